@@ -1,0 +1,115 @@
+"""The one place where tensors become uint8 images and uploads become tensors.
+
+Uploads are opened by our own code: the format is read from the bytes (never the file name),
+only a few formats are accepted, the pixel count is capped well below Pillow's default bomb
+limit before decoding, EXIF orientation is applied and the mode normalised.
+"""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps, UnidentifiedImageError
+from torchvision.utils import make_grid
+
+ALLOWED_FORMATS = ("PNG", "JPEG", "WEBP", "BMP", "GIF")
+MAX_PIXELS = 16_000_000  # 4000 x 4000; Pillow's own bomb limit is ~89 M
+MAX_UPLOAD_BYTES = 20 * 1024 * 1024
+MAX_ASPECT = 8.0
+
+
+class ImageInputError(ValueError):
+    """An upload that we refuse; the message is safe to show to the user."""
+
+
+def to_uint8(x: torch.Tensor) -> np.ndarray:
+    """(N, C, H, W) floats in [-1, 1] -> uint8 array (N, H, W, C); grey stays 1 channel."""
+    x = ((x.detach().float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+    return x.permute(0, 2, 3, 1).cpu().numpy()
+
+
+def from_uint8(images: np.ndarray, device: torch.device | str = "cpu") -> torch.Tensor:
+    """uint8 (N, H, W, C) -> float (N, C, H, W) in [-1, 1]."""
+    t = torch.as_tensor(np.ascontiguousarray(images), device=device)
+    return t.permute(0, 3, 1, 2).float() / 127.5 - 1
+
+
+def grid(images: np.ndarray, nrow: int = 8, padding: int = 2) -> np.ndarray:
+    """uint8 (N, H, W, C) -> one uint8 grid image (H', W', C), via torchvision."""
+    t = torch.as_tensor(images).permute(0, 3, 1, 2)
+    return make_grid(t, nrow=nrow, padding=padding, pad_value=255).permute(1, 2, 0).numpy()
+
+
+def to_pil(image: np.ndarray) -> Image.Image:
+    return Image.fromarray(image[..., 0] if image.ndim == 3 and image.shape[2] == 1 else image)
+
+
+def to_gif(frames: np.ndarray, fps: float = 12.0, scale: int = 1) -> bytes:
+    """uint8 frames (N, H, W, C) -> an endlessly looping animated GIF, played forth and back."""
+    pils = [to_pil(f) for f in frames]
+    if scale > 1:
+        pils = [p.resize((p.width * scale, p.height * scale), Image.NEAREST) for p in pils]
+    loop = pils + pils[-2:0:-1]
+    buf = io.BytesIO()
+    loop[0].save(buf, format="GIF", save_all=True, append_images=loop[1:], duration=int(1000 / fps), loop=0)
+    return buf.getvalue()
+
+
+def open_image(data: bytes | str, mode: str = "RGB") -> Image.Image:
+    """Open an upload safely; returns a decoded, upright image in ``mode`` ('RGB' or 'L')."""
+    if isinstance(data, str):
+        try:
+            with open(data, "rb") as f:
+                data = f.read(MAX_UPLOAD_BYTES + 1)
+        except OSError:
+            raise ImageInputError("the uploaded file could not be read") from None
+    if not data:
+        raise ImageInputError("the image is empty (0 bytes)")
+    if len(data) > MAX_UPLOAD_BYTES:
+        raise ImageInputError(f"the image is larger than {MAX_UPLOAD_BYTES // 2**20} MB")
+    try:
+        img = Image.open(io.BytesIO(data), formats=list(ALLOWED_FORMATS))
+    except UnidentifiedImageError:
+        raise ImageInputError(f"not an image in an accepted format ({', '.join(ALLOWED_FORMATS)})") from None
+    except Exception:
+        raise ImageInputError("the image could not be read") from None
+    w, h = img.size
+    if w * h > MAX_PIXELS:  # checked from the header, before any pixel is decoded
+        raise ImageInputError(f"the image is {w}x{h}; at most {MAX_PIXELS:,} pixels are accepted")
+    if min(w, h) < 8:
+        raise ImageInputError(f"the image is {w}x{h}; at least 8x8 pixels are needed")
+    if max(w, h) / min(w, h) > MAX_ASPECT:
+        raise ImageInputError(f"the image is {w}x{h}; its aspect ratio exceeds {MAX_ASPECT:g}:1")
+    try:
+        img.seek(0)  # animated GIF/WebP: the first frame
+        img.load()
+        img = ImageOps.exif_transpose(img)
+        if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+            rgba = img.convert("RGBA")
+            background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+            img = Image.alpha_composite(background, rgba)  # transparency becomes white
+        elif img.mode in ("I;16", "I;16B", "I;16L", "I"):
+            arr = np.asarray(img, dtype=np.float64)
+            img = Image.fromarray((arr / max(arr.max(), 1) * 255).astype(np.uint8))
+        return img.convert(mode)
+    except ImageInputError:
+        raise
+    except Exception:
+        raise ImageInputError("the image is truncated or corrupt") from None
+
+
+def fit(img: Image.Image, size: int) -> np.ndarray:
+    """Centre-crop to a square and resize to size x size; uint8 (H, W, C)."""
+    img = ImageOps.fit(img, (size, size), Image.BICUBIC)
+    arr = np.asarray(img)
+    return arr[..., None] if arr.ndim == 2 else arr
+
+
+def canny_edges(photo: np.ndarray, low: int = 100, high: int = 200) -> np.ndarray:
+    """OpenCV Canny on a uint8 photo (H, W, 3 or 1) -> uint8 edge map (H, W, 1): white edges on black."""
+    import cv2
+
+    grey = photo[..., 0] if photo.shape[-1] == 1 else cv2.cvtColor(np.ascontiguousarray(photo), cv2.COLOR_RGB2GRAY)
+    return cv2.Canny(grey, low, high)[..., None]

@@ -1,0 +1,57 @@
+"""A small VGG-style CNN classifier. The evaluation code uses its penultimate features as the
+feature space for Frechet distance, KID and precision/recall (the digit analogue of Inception
+features), and CVAE-GAN uses one as its classifier C."""
+
+from __future__ import annotations
+
+import torch
+from huggingface_hub import PyTorchModelHubMixin
+from torch import nn
+
+
+class Classifier(nn.Module, PyTorchModelHubMixin):
+    """C(x) -> class logits; ``features(x)`` -> penultimate features (B, feature_dim)."""
+
+    def __init__(
+        self,
+        image_size: int = 28,
+        channels: int = 1,
+        num_classes: int = 10,
+        base_width: int = 32,  # filters of the first block; doubles per block
+        blocks: int = 2,  # conv-conv-pool blocks; 2 for 28 px, 3-4 for 64 px
+        feature_dim: int = 128,  # size of the penultimate layer
+        dropout: float = 0.3,
+    ):
+        super().__init__()
+        self.num_classes = num_classes
+        layers: list[nn.Module] = []
+        in_ch, width = channels, base_width
+        for _ in range(blocks):
+            layers += [
+                nn.Conv2d(in_ch, width, 3, padding=1, bias=False),
+                nn.BatchNorm2d(width),
+                nn.ReLU(True),
+                nn.Conv2d(width, width, 3, padding=1, bias=False),
+                nn.BatchNorm2d(width),
+                nn.ReLU(True),
+                nn.MaxPool2d(2),  # spatial / 2
+            ]
+            in_ch, width = width, width * 2
+        self.conv = nn.Sequential(*layers)
+        self.embed = nn.Sequential(
+            nn.AdaptiveAvgPool2d(1),  # (B, in_ch, 1, 1): any input size works
+            nn.Flatten(),
+            nn.Linear(in_ch, feature_dim),
+            nn.BatchNorm1d(feature_dim),
+            nn.ReLU(True),
+        )
+        self.dropout = nn.Dropout(dropout)
+        self.head = nn.Linear(feature_dim, num_classes)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.embed(self.conv(x))
+
+    def forward(self, x: torch.Tensor, return_features: bool = False):
+        f = self.features(x)
+        logits = self.head(self.dropout(f))
+        return (logits, f) if return_features else logits
