@@ -17,6 +17,7 @@ Schema (version 1)::
                          "files": [{"path": "weights/<id>/generator/config.json", "sha256": "<64 hex>", "bytes": 301},
                                    {"path": "weights/<id>/generator/model.safetensors", ...}]}},
         "extra_files": [...],                   # optional, same file records (e.g. a 2D trajectory)
+        "extras": {"mixture": "ring"},          # optional, task-specific settings (toy2d: mixture name)
         "hub": {"repo_id": "org/name", "revision": "<commit>"},  # optional: where missing files come from
         "training": {"command": "python -m training ...", "device": "cpu", "steps": 2000, "wall_time_s": 61.0},
         "metrics": {"command": "python -m training.evaluate <id>", "values": {...}, "details": {...}}
@@ -86,6 +87,7 @@ class ModelEntry:
     metrics: dict = field(default_factory=dict)
     hub: dict | None = None
     extra_files: tuple[FileRecord, ...] = ()
+    extras: dict = field(default_factory=dict)
 
     @property
     def num_classes(self) -> int:
@@ -192,6 +194,7 @@ def parse_entry(d: dict, architectures) -> ModelEntry:
         metrics=metrics,
         hub=hub,
         extra_files=tuple(_file(f, f"{where}: extra_files", model_id) for f in d.get("extra_files", [])),
+        extras=d.get("extras", {}) if isinstance(d.get("extras", {}), dict) else {},
     )
 
 
