@@ -66,3 +66,90 @@ def upsert_entry(entry: dict, root: Path | None = None) -> None:
     models.insert(position, entry)
     data["models"] = models
     write_manifest(data, path)
+
+
+def publish_run(run: Path, half: bool = False, root: Path | None = None) -> dict:
+    """Publish a finished run folder: inference networks, extra files and a manifest entry.
+    Metrics are left empty: a new checkpoint must be measured again (training.evaluate)."""
+    import datetime
+    import json
+
+    from training.loop import load_trained
+    from training.recipes import RECIPES, families
+
+    run = Path(run)
+    summary = json.loads((run / "run.json").read_text())
+    family = load_trained(families()[summary["family"]], run)
+    model_id = summary["config"]["model_id"]
+    recipe = RECIPES.get(model_id)
+    root = Path(root or weights_root())
+    networks = publish_networks(model_id, family.inference_networks(), root, half=half)
+    extra_paths, extras = family.publish_extras(root / "weights" / model_id)
+    meta = summary["meta"]
+    entry = {
+        "id": model_id,
+        "title": recipe.title if recipe else model_id,
+        "description": recipe.description if recipe else "",
+        "task": recipe.task if recipe else meta.get("task", "sample"),
+        "architecture": recipe.architecture if recipe else summary["family"],
+        "dataset": meta["dataset"],
+        "resolution": meta["resolution"],
+        "channels": meta["channels"],
+        "class_names": list(meta.get("class_names", [])),
+        "networks": networks,
+        "training": {
+            "command": summary["command"],
+            "device": summary["device"],
+            "steps": summary["steps"],
+            "batch_size": summary["config"]["batch_size"],
+            "wall_time_s": summary["wall_time_s"],
+            "date": datetime.date.today().isoformat(),
+            "torch": summary["torch"],
+            "precision": "float16 weights" if half else "float32 weights",
+        },
+        "metrics": {},
+    }
+    if extra_paths:
+        entry["extra_files"] = [file_record(p, root) for p in extra_paths]
+    if extras:
+        entry["extras"] = extras
+    upsert_entry(entry, root)
+    return entry
+
+
+def push_to_hub(model_id: str, repo_id: str, root: Path | None = None) -> str:
+    """Upload weights/<id>/ to a Hub repo; returns the commit to pin in the manifest's ``hub``."""
+    from huggingface_hub import HfApi
+
+    root = Path(root or weights_root())
+    api = HfApi()
+    api.create_repo(repo_id, exist_ok=True)
+    info = api.upload_folder(repo_id=repo_id, folder_path=root / "weights" / model_id)
+    return info.oid
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    from gan_models.manifest import raw_manifest, write_manifest
+
+    parser = argparse.ArgumentParser(prog="python -m training.publish", description=__doc__)
+    parser.add_argument("run", help="a run folder, e.g. runs/mnist-dcgan-ns")
+    parser.add_argument("--half", action="store_true", help="store float16 weights (half the size)")
+    parser.add_argument("--push-to-hub", metavar="REPO", help="also upload to this Hugging Face repo")
+    args = parser.parse_args(argv)
+    entry = publish_run(Path(args.run), half=args.half)
+    print(f"published {entry['id']}")
+    if args.push_to_hub:
+        commit = push_to_hub(entry["id"], args.push_to_hub)
+        data = raw_manifest()
+        for m in data["models"]:
+            if m["id"] == entry["id"]:
+                m["hub"] = {"repo_id": args.push_to_hub, "revision": commit}
+        write_manifest(data)
+        print(f"pushed to {args.push_to_hub}@{commit}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

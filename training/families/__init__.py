@@ -1,0 +1,1 @@
+"""Model families: each brings a config, networks, a step function and what it publishes."""
