@@ -12,7 +12,6 @@ import io
 import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
-from torchvision.utils import make_grid
 
 ALLOWED_FORMATS = ("PNG", "JPEG", "WEBP", "BMP", "GIF")
 MAX_PIXELS = 16_000_000  # 4000 x 4000; Pillow's own bomb limit is ~89 M
@@ -37,9 +36,12 @@ def from_uint8(images: np.ndarray, device: torch.device | str = "cpu") -> torch.
 
 
 def grid(images: np.ndarray, nrow: int = 8, padding: int = 2) -> np.ndarray:
-    """uint8 (N, H, W, C) -> one uint8 grid image (H', W', C), via torchvision."""
+    """uint8 (N, H, W, C) -> one uint8 grid image (H', W', C), via torchvision; grey stays 1 channel."""
+    from torchvision.utils import make_grid  # imported here: torchvision adds seconds to every start-up
+
     t = torch.as_tensor(images).permute(0, 3, 1, 2)
-    return make_grid(t, nrow=nrow, padding=padding, pad_value=255).permute(1, 2, 0).numpy()
+    out = make_grid(t, nrow=nrow, padding=padding, pad_value=255).permute(1, 2, 0).numpy()
+    return out[..., : images.shape[3]]  # make_grid repeats a single channel three times
 
 
 def to_pil(image: np.ndarray) -> Image.Image:
@@ -91,8 +93,10 @@ def open_image(data: bytes | str, mode: str = "RGB") -> Image.Image:
             background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
             img = Image.alpha_composite(background, rgba)  # transparency becomes white
         elif img.mode in ("I;16", "I;16B", "I;16L", "I"):
+            # 16-bit grey: 0..65535 -> 0..255 (no stretching: a dark image stays dark)
             arr = np.asarray(img, dtype=np.float64)
-            img = Image.fromarray((arr / max(arr.max(), 1) * 255).astype(np.uint8))
+            top = max(65535.0, float(arr.max()))
+            img = Image.fromarray((arr.clip(0, None) / top * 255).round().astype(np.uint8))
         return img.convert(mode)
     except ImageInputError:
         raise

@@ -157,9 +157,9 @@ def parse_entry(d: dict, architectures) -> ModelEntry:
         if arch not in architectures:
             raise ManifestError(f"{w}: unknown architecture {arch!r}")
         files = tuple(_file(f, w, model_id) for f in _need(net, "files", list, w))
-        names = {Path(f.path).name for f in files}
-        if names != {"config.json", "model.safetensors"}:
-            raise ManifestError(f"{w}: files must be config.json and model.safetensors, got {sorted(names)}")
+        names = sorted(Path(f.path).name for f in files)
+        if names != ["config.json", "model.safetensors"]:  # each exactly once
+            raise ManifestError(f"{w}: files must be config.json and model.safetensors, got {names}")
         networks[role] = NetworkRecord(arch, files)
     hub = d.get("hub")
     if hub is not None:

@@ -31,10 +31,19 @@ class WeightsMissing(WeightsError):
 
 
 def _hub_fetch(entry: ModelEntry, record: FileRecord) -> Path:
-    from huggingface_hub import hf_hub_download
+    from huggingface_hub import constants, get_hf_file_metadata, hf_hub_download, hf_hub_url
 
+    repo_id, revision = entry.hub["repo_id"], entry.hub["revision"]
     name = Path(record.path).relative_to(entry.folder).as_posix()
-    return Path(hf_hub_download(entry.hub["repo_id"], name, revision=entry.hub["revision"]))
+    try:  # the cache first: no network at all when the file is there
+        return Path(hf_hub_download(repo_id, name, revision=revision, local_files_only=True))
+    except Exception:
+        if constants.is_offline_mode():
+            raise
+    # Not cached: one HEAD without retries first. hf_hub_download alone retries an unreachable Hub
+    # with back-off for ~23 s per file, which would hold the app's start-up for minutes.
+    get_hf_file_metadata(hf_hub_url(repo_id, name, revision=revision))
+    return Path(hf_hub_download(repo_id, name, revision=revision))
 
 
 def read_verified(entry: ModelEntry, record: FileRecord, root: Path | None = None) -> bytes:

@@ -45,10 +45,13 @@ def g_loss(kind: str, fake: torch.Tensor) -> torch.Tensor:
     raise ValueError(f"unknown loss {kind!r}; one of {KINDS}")
 
 
-def gradient_penalty(critic, real: torch.Tensor, fake: torch.Tensor, *args) -> torch.Tensor:
-    """E[(||grad D(x_hat)||_2 - 1)^2] on random interpolates of real and fake (WGAN-GP)."""
+def gradient_penalty(
+    critic, real: torch.Tensor, fake: torch.Tensor, *args, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """E[(||grad D(x_hat)||_2 - 1)^2] on random interpolates of real and fake (WGAN-GP).
+    ``generator`` draws the interpolation weights (default: the global RNG)."""
     shape = (real.shape[0],) + (1,) * (real.dim() - 1)
-    alpha = torch.rand(shape, device=real.device, dtype=real.dtype)
+    alpha = torch.rand(shape, device=real.device, dtype=real.dtype, generator=generator)
     x_hat = (alpha * real.detach() + (1 - alpha) * fake.detach()).requires_grad_(True)
     (grad,) = torch.autograd.grad(critic(x_hat, *args).float().sum(), x_hat, create_graph=True)
     return ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()

@@ -79,6 +79,7 @@ def publish_run(run: Path, half: bool = False, root: Path | None = None) -> dict
 
     run = Path(run)
     summary = json.loads((run / "run.json").read_text())
+    half = half or bool(summary["config"].get("half_weights", False))  # a recipe may ask for float16 files
     family = load_trained(families()[summary["family"]], run)
     model_id = summary["config"]["model_id"]
     recipe = RECIPES.get(model_id)

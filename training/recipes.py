@@ -10,7 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from training.families.classifier import ClassifierFamily
+from training.families.cvaegan import CVAEGANFamily
 from training.families.gan import GANFamily
+from training.families.pix2pix import Pix2PixFamily
 from training.loop import Family
 
 
@@ -27,7 +30,53 @@ class Recipe:
 
 _MNIST = dict(dataset="mnist", image_size=28, channels=1, z_dim=64, g_width=64, d_width=64, batch_size=64)
 
+_CELEB64 = dict(dataset="faces-celeb24", image_size=64, channels=3, flip=True, batch_size=64, steps=6000)
+_FACADES = dict(dataset="facades", direction="BtoA", image_size=256, g_width=32, half_weights=True, steps=8000)
+_EDGES = dict(dataset="faces-celeb24", edges=True, image_size=128, g_width=32, half_weights=True, steps=6000)
+
 RECIPES: dict[str, Recipe] = {
+    "digits-classifier": Recipe(
+        ClassifierFamily,
+        "Digit classifier (MNIST), the evaluator",
+        "CNN classifier on MNIST; its features are the evaluation space for every digit model",
+        "classifier",
+        "CNN classifier",
+        dict(dataset="mnist", batch_size=128, steps=3000, ema_beta=0.999, sample_every=0),
+        "A small VGG-style CNN trained on the MNIST training set only. The gallery's digit metrics (Frechet "
+        "distance, KID, precision/recall, Inception-style score) are measured in its features.",
+    ),
+    "fashion-classifier": Recipe(
+        ClassifierFamily,
+        "Clothing classifier (Fashion-MNIST), the evaluator",
+        "CNN classifier on Fashion-MNIST, for the conditional Fashion-MNIST model's accuracy",
+        "classifier",
+        "CNN classifier",
+        dict(dataset="fashion", batch_size=128, steps=6000, base_width=48, ema_beta=0.999, sample_every=0, shift=1),
+        "A small CNN trained on the Fashion-MNIST training set only, used to check the class of generated clothes.",
+    ),
+    "faces-classifier": Recipe(
+        ClassifierFamily,
+        "Face identity classifier (faces-celeb24), the evaluator",
+        "CNN identity classifier on faces-celeb24 at 64 px (4 of 5 images per person; the 5th held out)",
+        "classifier",
+        "CNN classifier",
+        dict(
+            dataset="faces-celeb24",
+            image_size=64,
+            channels=3,
+            blocks=4,
+            base_width=32,
+            feature_dim=256,
+            flip=True,
+            shift=4,
+            batch_size=64,
+            steps=6000,
+            sample_every=0,
+            label_smoothing=0.1,
+        ),
+        "Recognises the 24 identities; trained separately from the classifier inside CVAE-GAN, so it judges "
+        "generated and swapped faces independently. Non-commercial research use only.",
+    ),
     "mnist-dcgan-ns": Recipe(
         GANFamily,
         "DCGAN, non-saturating loss (MNIST)",
@@ -131,6 +180,80 @@ RECIPES: dict[str, Recipe] = {
         "DCGAN / PacGAN",
         dict(dataset="stacked-mnist", image_size=28, channels=3, z_dim=100, g_width=32, d_width=16, pack=2, steps=4000),
         "The same small DCGAN with PacGAN packing (Lin et al. 2018), which lets the discriminator see mode collapse.",
+    ),
+    "celeb24-cvaegan": Recipe(
+        CVAEGANFamily,
+        "CVAE-GAN (faces-celeb24)",
+        "CVAE-GAN 64 px: encoder, conditional generator, identity classifier and discriminator",
+        "cvae-gan",
+        "CVAE-GAN",
+        dict(_CELEB64),
+        "CVAE-GAN (Bao et al. 2017): an encoder maps a face and its identity to a latent code, a class-conditional "
+        "generator decodes it, and an identity classifier and a discriminator train the generator by mean feature "
+        "matching (asymmetric training) plus pairwise feature matching of reconstructions. Encode a face, then "
+        "decode the same code under another identity. Non-commercial research use only.",
+    ),
+    "celeb24-cvae": Recipe(
+        CVAEGANFamily,
+        "CVAE ablation (faces-celeb24)",
+        "CVAE-GAN with the classifier and discriminator switched off: a plain conditional VAE",
+        "cvae-gan",
+        "CVAE",
+        dict(_CELEB64, discriminator=False, classifier=False),
+        "The same encoder and generator as CVAE-GAN trained only with the KL term and pixel reconstruction: a plain "
+        "conditional VAE. Identities and poses come out right but blurry. Non-commercial research use only.",
+    ),
+    "celeb24-cgan": Recipe(
+        CVAEGANFamily,
+        "CGAN ablation (faces-celeb24)",
+        "CVAE-GAN with the encoder and classifier switched off: a conditional GAN (projection discriminator)",
+        "sample",
+        "CGAN",
+        dict(_CELEB64, encoder=False, classifier=False, d_conditional=True, adv_weight=1.0, gd_weight=0.0),
+        "The same generator trained as a plain class-conditional GAN (non-saturating loss, projection "
+        "discriminator), without encoder or classifier: sharp faces, but the identity can drift. Non-commercial "
+        "research use only.",
+    ),
+    "facades-pix2pix": Recipe(
+        Pix2PixFamily,
+        "pix2pix, label map to facade (CMP Facades)",
+        "pix2pix 256 px: U-Net generator + 70x70 PatchGAN, cGAN + 100 x L1, label map -> photo",
+        "pix2pix",
+        "pix2pix",
+        dict(_FACADES),
+        "pix2pix (Isola et al. 2017): a U-Net translates an architectural label map into a facade photo, trained "
+        "with a 70x70 PatchGAN discriminator plus an L1 term (lambda 100). Dropout is the only noise; keep it on "
+        "to draw different facades for the same labels.",
+    ),
+    "facades-unet-l1": Recipe(
+        Pix2PixFamily,
+        "U-Net with L1 only, label map to facade (ablation)",
+        "the pix2pix U-Net trained with L1 alone (no discriminator)",
+        "pix2pix",
+        "U-Net (L1)",
+        dict(_FACADES, gan_weight=0.0),
+        "The same U-Net trained with the L1 loss alone: the pix2pix paper's ablation. Outputs are plausible but "
+        "blurry, the average of what the labels allow.",
+    ),
+    "celeb24-pix2pix-edges": Recipe(
+        Pix2PixFamily,
+        "pix2pix, edges to face (faces-celeb24)",
+        "pix2pix 128 px: Canny edges -> colour face",
+        "pix2pix",
+        "pix2pix",
+        dict(_EDGES),
+        "pix2pix translating Canny edge maps of faces into colour faces at 128 px. Draw a sketch (it is inverted "
+        "to white-on-black edges) or upload a face to extract its edges. Non-commercial research use only.",
+    ),
+    "celeb24-unet-l1-edges": Recipe(
+        Pix2PixFamily,
+        "U-Net with L1 only, edges to face (ablation)",
+        "the pix2pix U-Net on edges -> face trained with L1 alone",
+        "pix2pix",
+        "U-Net (L1)",
+        dict(_EDGES, gan_weight=0.0),
+        "The same U-Net trained with L1 alone on edges -> face: colours are averaged, so faces come out flat and "
+        "blurry. Non-commercial research use only.",
     ),
 }
 

@@ -42,7 +42,8 @@ class UNetGenerator(nn.Module, PyTorchModelHubMixin):
             layers = [nn.ReLU(True), nn.ConvTranspose2d(in_w, out_w, 4, 2, 1, bias=i == 0)]
             layers.append(nn.InstanceNorm2d(out_w, affine=True) if i > 0 else nn.Tanh())
             self.up.append(nn.Sequential(*layers))
-        self.dropout_layers = {0, 1, 2}  # indices into self.up: the innermost decoder layers
+        # indices into self.up: the three innermost decoder layers, never the output (tanh) layer
+        self.dropout_layers = {i for i in (0, 1, 2) if i < depth - 1}
 
     def forward(
         self, x: torch.Tensor, dropout: bool | None = None, generator: torch.Generator | None = None
