@@ -31,6 +31,8 @@ RUN pip install --no-cache-dir -r requirements.txt
 COPY weights_manifest.json ./
 COPY weights/ ./weights/
 COPY gan_models/ ./gan_models/
+# training/: the page runs a short live 2D training (training.toy2d_live); no data sets needed.
+COPY training/ ./training/
 COPY app.py ./
 COPY docker/entrypoint.sh docker/healthcheck.py ./docker/
 

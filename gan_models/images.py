@@ -41,7 +41,7 @@ def grid(images: np.ndarray, nrow: int = 8, padding: int = 2) -> np.ndarray:
 
     t = torch.as_tensor(images).permute(0, 3, 1, 2)
     out = make_grid(t, nrow=nrow, padding=padding, pad_value=255).permute(1, 2, 0).numpy()
-    return out[..., : images.shape[3]]  # make_grid repeats a single channel three times
+    return np.ascontiguousarray(out[..., : images.shape[3]])  # make_grid repeats one channel three times
 
 
 def to_pil(image: np.ndarray) -> Image.Image:
@@ -75,6 +75,8 @@ def open_image(data: bytes | str, mode: str = "RGB") -> Image.Image:
         img = Image.open(io.BytesIO(data), formats=list(ALLOWED_FORMATS))
     except UnidentifiedImageError:
         raise ImageInputError(f"not an image in an accepted format ({', '.join(ALLOWED_FORMATS)})") from None
+    except Image.DecompressionBombError:  # Pillow's own header check, for sizes far beyond ours
+        raise ImageInputError(f"the image declares too many pixels; at most {MAX_PIXELS:,} are accepted") from None
     except Exception:
         raise ImageInputError("the image could not be read") from None
     w, h = img.size

@@ -5,6 +5,8 @@ one seed gives the same z on every device."""
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import torch
 
@@ -63,12 +65,25 @@ def _labels(model: LoadedModel, n: int, label: int | None, seed: int) -> torch.T
     return torch.full((n,), label, dtype=torch.long)
 
 
+def fast_path(model: LoadedModel, enabled: bool | None = None):
+    """bf16 autocast where the model is on the fast path (CUDA by default); a no-op otherwise.
+    tests/test_speed.py holds fast and plain outputs within a stated tolerance."""
+    on = model.fast if enabled is None else enabled
+    if not on:
+        return contextlib.nullcontext()
+    return torch.autocast(model.device.type, dtype=torch.bfloat16)
+
+
 @torch.inference_mode()
-def generate(model: LoadedModel, z: torch.Tensor, labels: torch.Tensor | None = None) -> np.ndarray:
+def generate(
+    model: LoadedModel, z: torch.Tensor, labels: torch.Tensor | None = None, fast: bool | None = None
+) -> np.ndarray:
     """Decode latents (and labels) through the generator -> uint8 (N, H, W, C)."""
     g = model.generator
     y = labels.to(model.device) if labels is not None else None
-    return to_uint8(g(z.to(model.device), y) if y is not None else g(z.to(model.device)))
+    with fast_path(model, fast):
+        out = g(z.to(model.device), y) if y is not None else g(z.to(model.device))
+    return to_uint8(out)
 
 
 def sample(

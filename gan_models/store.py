@@ -30,6 +30,7 @@ class LoadedModel:
     networks: dict[str, torch.nn.Module]
     device: torch.device
     extras: dict[str, bytes] = field(default_factory=dict)  # verified extra files by name
+    fast: bool = False  # bf16 autocast + channels_last (the CUDA serving path; see bench/generation.py)
 
     @property
     def id(self) -> str:
@@ -50,7 +51,10 @@ def load_entry(entry: ModelEntry, device: torch.device | str | None = None) -> L
     device = torch.device(device) if device is not None else default_device()
     networks = {role: load_network(entry, role, device) for role in entry.networks}
     extras = {os.path.basename(f.path): read_verified(entry, f) for f in entry.extra_files}
-    return LoadedModel(entry, networks, device, extras)
+    fast = device.type == "cuda" and os.environ.get("GAN_GALLERY_FAST", "1") != "0"
+    if fast:
+        networks = {role: net.to(memory_format=torch.channels_last) for role, net in networks.items()}
+    return LoadedModel(entry, networks, device, extras, fast)
 
 
 def list_models() -> list[ModelEntry]:

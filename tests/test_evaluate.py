@@ -17,7 +17,7 @@ from PIL import Image
 
 from gan_models.manifest import parse_entry, raw_manifest, read_manifest, write_manifest
 from gan_models.networks import ARCHITECTURES, Classifier, DCGANGenerator, MLPGenerator, UNetGenerator
-from tests.gallery_fixture import DIGITS, _entry, build_tiny_gallery
+from tests.gallery_fixture import DIGITS, _entry, build_tiny_gallery, write_trajectory
 from training import evaluate as E
 from training.data import DATASETS
 from training.publish import publish_networks, upsert_entry
@@ -418,11 +418,13 @@ def test_record_refuses_metrics_of_replaced_weights(gallery, tmp_path, monkeypat
     metrics = E.measure("tiny-toy", 50, 0, E.Context(torch.device("cpu"), str(data)))
     before = read_manifest()["tiny-toy"].metrics
     # the lead re-publishes the model while it is being measured
-    networks = publish_networks("tiny-toy", {"generator": ("mlp_generator", MLPGenerator(2, 32, 2))}, copy)
+    generator = MLPGenerator(2, 32, 2)
+    networks = publish_networks("tiny-toy", {"generator": ("mlp_generator", generator)}, copy)
     manifest = raw_manifest(copy / "weights_manifest.json")
     for m in manifest["models"]:
         if m["id"] == "tiny-toy":
             m["networks"] = networks
+            m["extra_files"] = [write_trajectory(copy, "tiny-toy", generator, "ring")]
     write_manifest(manifest, copy / "weights_manifest.json")
     with pytest.raises(E.EvaluationError, match="re-published"):
         E.record("tiny-toy", metrics)

@@ -148,8 +148,12 @@ def test_interpolation_endpoints(method):
     assert path.shape == (7, 128)
     torch.testing.assert_close(path[0], a, atol=1e-5, rtol=0)
     torch.testing.assert_close(path[-1], b, atol=1e-5, rtol=0)
-    steps = (path[1:] - path[:-1]).norm(dim=1)  # evenly spaced along the path
-    assert steps.max() / steps.min() < 1.01
+    unit = path / path.norm(dim=1, keepdim=True)
+    away = torch.arccos((unit * unit[0]).sum(1).clamp(-1, 1))  # angle from a: grows all the way to b
+    assert (away[1:] > away[:-1]).all()
+    if method == "lerp":  # evenly spaced along the line
+        steps = (path[1:] - path[:-1]).norm(dim=1)
+        assert steps.max() / steps.min() < 1.001
 
 
 def test_slerp_keeps_norms_of_gaussian_latents():
@@ -255,6 +259,18 @@ def test_jacobian_spectrum_is_sorted_and_full(models):
     torch.testing.assert_close(jacobian_spectrum(m, seed=3), s)
     assert jacobian_spectrum(models["digits"], seed=3, label=4).shape == (models["digits"].generator.z_dim,)
     assert jacobian_spectrum(models["toy"], seed=3).shape == (2,)
+
+
+def test_jacobian_spectrum_matches_finite_differences(models):
+    m = models["digits"]
+    g = copy.deepcopy(m.generator).double()
+    z, y, h = latents(g.z_dim, 1, seed=4)[0].double(), torch.tensor([4]), 1e-5
+    steps = torch.eye(g.z_dim, dtype=torch.float64) * h  # central differences, one z direction per row
+    with torch.no_grad():
+        out = g(torch.cat([z + steps, z - steps]), y.expand(2 * g.z_dim)).flatten(1)
+    jac = ((out[: g.z_dim] - out[g.z_dim :]) / (2 * h)).T  # (outputs, z_dim)
+    expected = torch.linalg.svdvals(jac).float()
+    torch.testing.assert_close(jacobian_spectrum(m, seed=4, label=4), expected, rtol=1e-3, atol=1e-6)
 
 
 @pytest.mark.parametrize("dead", [1, 5])

@@ -426,9 +426,7 @@ def test_hub_unreachable_without_cache_is_missing(hub_gallery, tmp_path, monkeyp
     assert time.monotonic() - start < 5  # no minutes of retries while the app starts
 
 
-@pytest.mark.parametrize(
-    "change", ["flip", "truncate", "replace"], ids=["flipped-byte", "truncated", "other-weights"]
-)
+@pytest.mark.parametrize("change", ["flip", "truncate", "replace"], ids=["flipped-byte", "truncated", "other-weights"])
 def test_tampered_file_on_the_hub_is_refused(hub_gallery, tmp_path, monkeypatch, change):
     _, served, _ = hub_gallery
     path = served / REPO / "generator" / "model.safetensors"

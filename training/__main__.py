@@ -62,6 +62,10 @@ def main(argv: list[str] | None = None) -> int:
     run = train(RECIPES[name].family, cfg, command=command)
     import os
 
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():  # torchrun: every rank has finished training
+        dist.destroy_process_group()
     if publish and int(os.environ.get("RANK", "0")) == 0:
         entry = publish_run(run)
         print(f"published {entry['id']} to weights/{entry['id']}/ and weights_manifest.json")

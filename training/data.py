@@ -161,7 +161,7 @@ class BatchSampler:
         return {"rng": self.generator.get_state()}
 
     def load_state_dict(self, state: dict) -> None:
-        self.generator.set_state(state["rng"])
+        self.generator.set_state(state["rng"].cpu())
 
 
 DATASETS = {

@@ -50,10 +50,11 @@ class TrainConfig:
 class Context:
     """Where and how a run computes: device, precision, distribution."""
 
-    def __init__(self, cfg: TrainConfig):
+    def __init__(self, cfg: TrainConfig, single_process: bool = False):
+        """``single_process`` ignores torchrun's environment (publishing on rank 0 after a run)."""
         self.cfg = cfg
-        self.world_size = int(os.environ.get("WORLD_SIZE", "1"))
-        self.rank = int(os.environ.get("RANK", "0"))
+        self.world_size = 1 if single_process else int(os.environ.get("WORLD_SIZE", "1"))
+        self.rank = 0 if single_process else int(os.environ.get("RANK", "0"))
         self.distributed = self.world_size > 1
         if cfg.device:
             self.device = torch.device(cfg.device)
@@ -171,9 +172,9 @@ def _rng_state() -> dict:
 
 
 def _set_rng_state(state: dict) -> None:
-    torch.set_rng_state(state["torch"])
+    torch.set_rng_state(state["torch"].cpu())  # states load onto the run's device; RNG states live on the CPU
     if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+        torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
 
 
 def _state(family: Family, sampler, step: int) -> dict:
@@ -292,7 +293,7 @@ def load_trained(family_cls: type[Family], run: Path) -> Family:
     fields = {f.name for f in dataclasses.fields(family_cls.config_class)}
     cfg = family_cls.config_class(**{k: v for k, v in summary["config"].items() if k in fields})
     cfg.device = "cpu"
-    family = build(family_cls, cfg, Context(cfg))
+    family = build(family_cls, cfg, Context(cfg, single_process=True))
     state = checkpoint.load_state(Path(run) / "state")
     for k, v in state["nets"].items():
         unwrap(family.nets[k]).load_state_dict(v)

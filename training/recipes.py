@@ -14,6 +14,7 @@ from training.families.classifier import ClassifierFamily
 from training.families.cvaegan import CVAEGANFamily
 from training.families.gan import GANFamily
 from training.families.pix2pix import Pix2PixFamily
+from training.families.toy2d import Toy2DFamily
 from training.loop import Family
 
 
@@ -32,6 +33,10 @@ _MNIST = dict(dataset="mnist", image_size=28, channels=1, z_dim=64, g_width=64, 
 
 _CELEB64 = dict(dataset="faces-celeb24", image_size=64, channels=3, flip=True, batch_size=64, steps=6000)
 _FACADES = dict(dataset="facades", direction="BtoA", image_size=256, g_width=32, half_weights=True, steps=8000)
+# 2D toys (PacGAN's networks, narrower): ring of 8 (radius 1, sigma 0.01), grid of 25 (spacing 2, sigma 0.05)
+_TOY = dict(z_dim=2, g_hidden=128, g_depth=3, d_hidden=128, d_depth=3, batch_size=500)
+_TOY_PLAIN = dict(_TOY, loss="minimax", lr_g=1e-3, lr_d=1e-3, steps=3000)
+_TOY_STABLE = dict(_TOY, loss="ns", pack=4, lr_g=1e-3, lr_d=1e-3, lr_final=0.01, steps=4000)
 _EDGES = dict(dataset="faces-celeb24", edges=True, image_size=128, g_width=32, half_weights=True, steps=6000)
 
 RECIPES: dict[str, Recipe] = {
@@ -254,6 +259,45 @@ RECIPES: dict[str, Recipe] = {
         dict(_EDGES, gan_weight=0.0),
         "The same U-Net trained with L1 alone on edges -> face: colours are averaged, so faces come out flat and "
         "blurry. Non-commercial research use only.",
+    ),
+    "ring-gan-plain": Recipe(
+        Toy2DFamily,
+        "Plain GAN on a ring of 8 Gaussians (mode collapse)",
+        "2D MLP GAN, minimax loss, no stabilisation, on a ring of 8 Gaussians: collapses",
+        "toy2d",
+        "MLP GAN",
+        dict(_TOY_PLAIN, mixture="ring"),
+        "A small MLP generator and discriminator trained with the original minimax GAN loss on 8 Gaussians "
+        "around a circle (sigma 0.01), the setting of VEEGAN and PacGAN. It covers only some of the modes: replay "
+        "the trajectory to watch the generator hop from mode to mode as the discriminator chases it.",
+    ),
+    "ring-gan-stable": Recipe(
+        Toy2DFamily,
+        "PacGAN on a ring of 8 Gaussians (all modes)",
+        "2D MLP GAN with PacGAN packing (pack 4) on the ring of 8: covers every mode",
+        "toy2d",
+        "MLP GAN / PacGAN",
+        dict(_TOY_STABLE, mixture="ring"),
+        "The same networks with PacGAN packing (Lin et al. 2018): the discriminator judges four samples jointly, "
+        "so a generator that puts them on one mode is caught. It finds all 8 modes with tight samples.",
+    ),
+    "grid-gan-plain": Recipe(
+        Toy2DFamily,
+        "Plain GAN on a grid of 25 Gaussians (mode collapse)",
+        "2D MLP GAN, minimax loss, no stabilisation, on a 5x5 grid of Gaussians: collapses",
+        "toy2d",
+        "MLP GAN",
+        dict(_TOY_PLAIN, mixture="grid"),
+        "The plain minimax GAN on 25 Gaussians on a 5x5 grid (spacing 2, sigma 0.05): it misses modes.",
+    ),
+    "grid-gan-stable": Recipe(
+        Toy2DFamily,
+        "PacGAN on a grid of 25 Gaussians (all modes)",
+        "2D MLP GAN with PacGAN packing (pack 4) on the 5x5 grid: covers every mode",
+        "toy2d",
+        "MLP GAN / PacGAN",
+        dict(_TOY_STABLE, mixture="grid"),
+        "The same networks with PacGAN packing on the 5x5 grid: all 25 modes.",
     ),
 }
 

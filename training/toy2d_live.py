@@ -1,93 +1,104 @@
-"""A bounded live 2D GAN run for the app's mode-collapse tab (the setting of VEEGAN, Srivastava
-et al. 2017, and PacGAN, Lin et al. 2018): an MLP generator against an MLP discriminator on a
-ring or grid of Gaussians, yielding snapshots while it trains.
+"""A short 2D GAN run streamed to the app's "make collapse happen" panel.
 
-Minimal version written for the app (the training package may replace it with one built on its
-shared loop; the interface stays): ``live_run(mixture, loss, pack, steps, lr, seed, every)``
-yields ``{step, points (N, 2) tensor, modes, high_quality, d_loss, g_loss}``.
+``live_run`` builds the toy2d family through ``training.loop.build`` and calls its own
+``train_step``: the panel trains exactly what the recipes train, only smaller and bounded.
+Every run is seeded and draws from its own generators, so the same settings replay the same run.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator
 
 import torch
 
-from gan_models.mixtures import MIXTURES, mode_coverage, sample_mixture
-from gan_models.networks import MLPDiscriminator, MLPGenerator
+from gan_models.mixtures import MIXTURES
+from training import losses
+from training.families.toy2d import Toy2DConfig, Toy2DFamily
+from training.loop import build
 
-MAX_STEPS = 2000  # generator steps; keeps a CPU run to seconds
-LOSSES = ("gan", "wgan-gp")  # non-saturating GAN; Wasserstein with gradient penalty
+MAX_STEPS = 2000
 MAX_PACK = 4
-BATCH = 240  # divisible by every pack degree 1..4
-EVAL_POINTS = 2500  # PacGAN counts modes over 2,500 samples
-GP_WEIGHT = 0.1  # gradient penalty weight for the 2D critic (PacGAN's toy setting uses a small one)
-CRITIC_STEPS = {"gan": 1, "wgan-gp": 2}
+MAX_LR = 0.01
+EVAL_POINTS = 2500  # points per frame, from fixed latents; PacGAN counts modes over 2,500 samples
+ALIASES = {"gan": "ns"}  # the app's name for the non-saturating GAN
+
+# what each loss needs besides its learning rate (the usual companions of each paper)
+LOSS_SETTINGS = {
+    "minimax": dict(beta1=0.5, beta2=0.999),
+    "ns": dict(beta1=0.5, beta2=0.999),
+    "lsgan": dict(beta1=0.5, beta2=0.999),
+    "hinge": dict(beta1=0.5, beta2=0.999),
+    "wgan": dict(optimizer="rmsprop", clip=0.01, n_critic=5),
+    "wgan-gp": dict(gp_weight=0.1, n_critic=5, beta1=0.5, beta2=0.9),
+}
+# small networks (the recipes' depth, narrower) keep a 2,000-step run within seconds on a CPU
+NETWORK = dict(z_dim=2, g_hidden=128, g_depth=3, d_hidden=128, d_depth=3, batch_size=256)
 
 
-def _init(module: torch.nn.Module, gen: torch.Generator) -> None:
-    """PyTorch's default Linear init, drawn from our own generator (never the global RNG)."""
-    for m in module.modules():
-        if isinstance(m, torch.nn.Linear):
-            bound = 1 / math.sqrt(m.in_features)
-            with torch.no_grad():
-                m.weight.uniform_(-bound, bound, generator=gen)
-                m.bias.uniform_(-bound, bound, generator=gen)
+def _integer(value, name: str, low: int, high: int) -> int:
+    """An integral number (a slider may send 2.0) within [low, high]."""
+    try:
+        ok = not isinstance(value, bool) and int(value) == value and low <= int(value) <= high
+    except (TypeError, ValueError, OverflowError):
+        ok = False
+    if not ok:
+        raise ValueError(f"{name} must be an integer from {low} to {high}")
+    return int(value)
 
 
-def _check(mixture: str, loss: str, pack: int, steps: int, lr: float, every: int) -> None:
+def live_config(mixture: str, loss: str, pack: int, steps: int, lr: float, seed: int) -> Toy2DConfig:
+    """The bounded configuration a live run trains; raises ValueError outside the bounds."""
     if mixture not in MIXTURES:
-        raise ValueError(f"mixture must be one of {', '.join(MIXTURES)}")
-    if loss not in LOSSES:
-        raise ValueError(f"loss must be one of {', '.join(LOSSES)}")
-    if not 1 <= int(pack) <= MAX_PACK:
-        raise ValueError(f"pack must be between 1 and {MAX_PACK}")
-    if not 1 <= int(steps) <= MAX_STEPS:
-        raise ValueError(f"steps must be between 1 and {MAX_STEPS}")
-    if not 0 < float(lr) <= 0.01:
-        raise ValueError("learning rate must be in (0, 0.01]")
-    if int(every) < 1:
-        raise ValueError("every must be at least 1")
-
-
-def _penalty(disc: MLPDiscriminator, real: torch.Tensor, fake: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-    alpha = torch.rand(real.shape[0], 1, generator=gen)
-    x_hat = (alpha * real + (1 - alpha) * fake.detach()).requires_grad_(True)
-    (grad,) = torch.autograd.grad(disc(x_hat).sum(), x_hat, create_graph=True)
-    grad = grad.reshape(grad.shape[0] // disc.pack, -1)  # one gradient per packed sample
-    return ((grad.norm(dim=1) - 1) ** 2).mean()
+        raise ValueError(f"mixture must be one of {sorted(MIXTURES)}")
+    loss = ALIASES.get(loss, loss)
+    if loss not in losses.KINDS:
+        raise ValueError(f"loss must be one of {losses.KINDS} (or 'gan' for 'ns')")
+    pack, steps = _integer(pack, "pack", 1, MAX_PACK), _integer(steps, "steps", 1, MAX_STEPS)
+    lr = float(lr)
+    if not 0 < lr <= MAX_LR:  # also false for NaN
+        raise ValueError(f"learning rate must be in (0, {MAX_LR}]")
+    return Toy2DConfig(
+        model_id=f"live-{mixture}",
+        mixture=mixture,
+        loss=loss,
+        pack=pack,
+        steps=steps,
+        lr_g=lr,
+        lr_d=lr,
+        seed=int(seed),
+        device="cpu",
+        ema_beta=0.0,
+        snapshot_every=0,
+        snapshot_points=EVAL_POINTS,
+        eval_samples=EVAL_POINTS,
+        **NETWORK,
+        **LOSS_SETTINGS[loss],
+    )
 
 
 def live_run(
     mixture: str = "ring",
-    loss: str = "gan",
+    loss: str = "ns",
     pack: int = 1,
-    steps: int = 500,
+    steps: int = 1000,
     lr: float = 1e-3,
     seed: int = 0,
     every: int = 50,
 ) -> Iterator[dict]:
-    """Train for ``steps`` generator steps, yielding a snapshot at step 0, every ``every`` steps
-    and at the end. Deterministic for a seed: all randomness comes from one torch.Generator."""
-    _check(mixture, loss, pack, steps, lr, every)
-    pack, steps, every = int(pack), int(steps), int(every)
-    centres, sigma = MIXTURES[mixture]
-    gen = torch.Generator().manual_seed(int(seed))
-    g_net = MLPGenerator(z_dim=2, hidden=128, depth=3)
-    d_net = MLPDiscriminator(hidden=128, depth=3, pack=pack)
-    _init(g_net, gen)
-    _init(d_net, gen)
-    betas = (0.5, 0.9)
-    opt_g = torch.optim.Adam(g_net.parameters(), lr=lr, betas=betas)
-    opt_d = torch.optim.Adam(d_net.parameters(), lr=lr, betas=betas)
-    z_eval = torch.randn(EVAL_POINTS, 2, generator=gen)
-    softplus = torch.nn.functional.softplus
+    """Train a small 2D GAN and yield at step 0, every ``every`` steps and at the last step
+    ``{"step", "points" (2500, 2) float tensor, "modes", "total_modes", "high_quality", "d_loss",
+    "g_loss"}``: points from fixed latents, modes and high quality from ``mixtures.mode_coverage``
+    on them (losses are NaN at step 0). The same arguments give the same frames."""
+    cfg = live_config(mixture, loss, pack, steps, lr, seed)
+    every = _integer(every, "every", 1, 10**9)
+    with torch.random.fork_rng(devices=[]):  # initial weights from the seed, global RNG untouched
+        torch.manual_seed(cfg.seed)
+        family = build(Toy2DFamily, cfg)
+    batches = family.sampler()  # real points and latents come from the family's own generators
 
-    def snapshot(step: int, d_loss: float, g_loss: float) -> dict:
-        with torch.no_grad():
-            points = g_net(z_eval)
-        cov = mode_coverage(points, centres, sigma)
+    def frame(step: int, d_loss: float, g_loss: float) -> dict:
+        points = family.generate()
+        cov = family.coverage(points)
         return {
             "step": step,
             "points": points,
@@ -98,25 +109,9 @@ def live_run(
             "g_loss": g_loss,
         }
 
-    yield snapshot(0, float("nan"), float("nan"))
-    d_val = g_val = float("nan")
-    for step in range(1, steps + 1):
-        for _ in range(CRITIC_STEPS[loss]):
-            real, _ = sample_mixture(centres, sigma, BATCH, gen)
-            fake = g_net(torch.randn(BATCH, 2, generator=gen)).detach()
-            real_s, fake_s = d_net(real), d_net(fake)
-            if loss == "gan":
-                d = softplus(-real_s).mean() + softplus(fake_s).mean()
-            else:
-                d = fake_s.mean() - real_s.mean() + GP_WEIGHT * _penalty(d_net, real, fake, gen)
-            opt_d.zero_grad(set_to_none=True)
-            d.backward()
-            opt_d.step()
-        fake_s = d_net(g_net(torch.randn(BATCH, 2, generator=gen)))
-        g = softplus(-fake_s).mean() if loss == "gan" else -fake_s.mean()
-        opt_g.zero_grad(set_to_none=True)
-        g.backward()
-        opt_g.step()
-        d_val, g_val = float(d), float(g)
-        if step % every == 0 or step == steps:
-            yield snapshot(step, d_val, g_val)
+    yield frame(0, float("nan"), float("nan"))
+    for step in range(cfg.steps):
+        out = family.train_step(next(batches), step)
+        done = step + 1
+        if done % every == 0 or done == cfg.steps:
+            yield frame(done, float(out["d"]), float(out["g"]))

@@ -234,10 +234,11 @@ class CVAEGANFamily(Family):
                 with torch.no_grad():
                     _, fd_real = self._d(d_net, x, y, features=True)
                 fake_score, fd_fake = self._d(d_net, fakes, y_fakes, features=True)
-                fd_p = fd_fake[-n:]
-                gd = 0.5 * (fd_real.float().mean(0) - fd_p.float().mean(0)).pow(2).sum()
-                g_loss = g_loss + cfg.gd_weight * gd
-                out["gd"] = gd.detach()
+                if cfg.gd_weight:
+                    fd_p = fd_fake[-n:]
+                    gd = 0.5 * (fd_real.float().mean(0) - fd_p.float().mean(0)).pow(2).sum()
+                    g_loss = g_loss + cfg.gd_weight * gd
+                    out["gd"] = gd.detach()
                 if cfg.adv_weight:
                     adv = losses.g_loss("ns", fake_score)
                     g_loss = g_loss + cfg.adv_weight * adv
@@ -247,15 +248,16 @@ class CVAEGANFamily(Family):
                     fc_real = c_net.features(x)
                     self._update_centres(fc_real, y)
                 fc_fake = c_net.features(fakes).float()
-                fc_p = fc_fake[-n:]
-                # per-class mean of the samples' features against the running real centre of that class
-                counts = torch.bincount(y, minlength=self.num_classes).float()
-                present = counts > 0
-                sums = torch.zeros(self.num_classes, fc_p.shape[1], device=x.device).index_add(0, y, fc_p)
-                means = sums[present] / counts[present, None]
-                gc = 0.5 * (self.centres[present] - means).pow(2).sum()
-                g_loss = g_loss + cfg.gc_weight * gc
-                out["gc"] = gc.detach()
+                if cfg.gc_weight:
+                    # per-class mean of the samples' features against the running real centre of that class
+                    fc_p = fc_fake[-n:]
+                    counts = torch.bincount(y, minlength=self.num_classes).float()
+                    present = counts > 0
+                    sums = torch.zeros(self.num_classes, fc_p.shape[1], device=x.device).index_add(0, y, fc_p)
+                    means = sums[present] / counts[present, None]
+                    gc = 0.5 * (self.centres[present] - means).pow(2).sum()
+                    g_loss = g_loss + cfg.gc_weight * gc
+                    out["gc"] = gc.detach()
             if E is not None:
                 kl = kl_divergence(mu.float(), logvar)
                 rec = half_sq(x, x_rec)

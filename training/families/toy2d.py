@@ -48,6 +48,7 @@ class Toy2DConfig(TrainConfig):
     n_critic: int = 1  # D steps per G step
     clip: float = 0.0  # WGAN weight clipping bound (0: off)
     gp_weight: float = 0.0  # WGAN-GP lambda (0: off)
+    r1_weight: float = 0.0  # R1 gamma: zero-centred gradient penalty on real packs (0: off)
     spectral_norm: bool = False
     pack: int = 1  # PacGAN degree: D judges this many points jointly
     snapshot_every: int = 100  # steps between trajectory snapshots (0: none)
@@ -160,7 +161,7 @@ class Toy2DFamily(Family):
 
     def train_step(self, batch, step: int) -> dict[str, torch.Tensor]:
         cfg, ctx = self.cfg, self.ctx
-        if step == 0 and not self.trajectory["steps"]:
+        if step == 0 and cfg.snapshot_every and not self.trajectory["steps"]:
             self._snapshot(0)  # the untrained generator starts the trajectory
         self._set_lr(step)
         G, D = self.nets["generator"], self.nets["discriminator"]
@@ -184,6 +185,9 @@ class Toy2DFamily(Family):
                         generator=self.noise,
                     )
                     d_loss = d_loss + cfg.gp_weight * gp
+                if cfg.r1_weight:
+                    r1 = losses.r1_penalty(lambda v: D(v.reshape(-1, 2)), real.reshape(-1, 2 * cfg.pack))
+                    d_loss = d_loss + 0.5 * cfg.r1_weight * r1
             opt_d.zero_grad(set_to_none=True)
             d_loss.backward()
             opt_d.step()

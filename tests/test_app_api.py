@@ -1,0 +1,570 @@
+"""The app through its API: ``python app.py`` in a subprocess on a tiny random-weight gallery,
+driven by gradio_client, one test per endpoint, bad inputs, and the shipped manifest.
+
+The gallery is the shared tiny one plus three additions made here: an identity classifier over
+the CVAE-GAN's identities (so face swap predicts the identity), a model whose weights are
+missing (so the page must name it and its training command), and recorded metrics with a
+Stacked-MNIST-style mode histogram.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from gradio_client import Client, handle_file
+from gradio_client.exceptions import AppError
+from PIL import Image
+
+from tests.app_server import PROJECT, get_json, running_app
+
+MISSING_CMD = "python -m training tiny --id tiny-missing"
+HISTOGRAM = [0] * 1000
+for _mode, _count in [(0, 5), (7, 3), (123, 2), (999, 10)]:
+    HISTOGRAM[_mode] = _count
+
+
+def extend_gallery(root: Path) -> None:
+    """Add an identity classifier, a model with missing weights and recorded metrics."""
+    from gan_models.manifest import raw_manifest, write_manifest
+    from gan_models.networks import Classifier, DCGANGenerator
+    from training.publish import publish_networks, upsert_entry
+
+    torch.manual_seed(1)
+    base = {
+        "description": "Random weights for tests.",
+        "dataset": {"name": "synthetic", "licence": "test only"},
+        "metrics": {},
+    }
+    nets = publish_networks("tiny-faces-classifier", {"classifier": ("classifier", Classifier(64, 3, 3, 8))}, root)
+    upsert_entry(
+        {
+            **base,
+            "id": "tiny-faces-classifier",
+            "title": "Tiny identity classifier",
+            "task": "classifier",
+            "architecture": "classifier",
+            "resolution": 64,
+            "channels": 3,
+            "class_names": ["Ada", "Bo", "Cy"],
+            "networks": nets,
+            "training": {"command": "python -m training tiny --id tiny-faces-classifier"},
+        },
+        root,
+    )
+    nets = publish_networks("tiny-missing", {"generator": ("dcgan_generator", DCGANGenerator(28, 1, 16, 8))}, root)
+    upsert_entry(
+        {
+            **base,
+            "id": "tiny-missing",
+            "title": "Tiny model whose weights are missing",
+            "task": "sample",
+            "architecture": "dcgan",
+            "resolution": 28,
+            "channels": 1,
+            "class_names": [],
+            "networks": nets,
+            "training": {"command": MISSING_CMD},
+        },
+        root,
+    )
+    (root / "weights" / "tiny-missing" / "generator" / "model.safetensors").unlink()
+    data = raw_manifest(root / "weights_manifest.json")
+    for m in data["models"]:
+        if m["id"] == "tiny-colour":
+            m["metrics"] = {
+                "command": "python -m training.evaluate tiny-colour",
+                "values": {"fid": 123.4, "modes": 4},
+                "samples": 20,
+                "seed": 0,
+                "reference": {"fid": 1.5},
+                "details": {"mode_histogram": HISTOGRAM},
+            }
+    write_manifest(data, root / "weights_manifest.json")
+
+
+@pytest.fixture(scope="module")
+def gallery_root(tiny_gallery, tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("app-gallery")
+    shutil.copytree(tiny_gallery, root, dirs_exist_ok=True)
+    extend_gallery(root)
+    return root
+
+
+@pytest.fixture(scope="module")
+def server(gallery_root):
+    env = {"GAN_GALLERY_ROOT": str(gallery_root), "GAN_GALLERY_MANIFEST": None, "GAN_GALLERY_MODELS": None}
+    with running_app(env, PROJECT / "test-artifacts" / "app-api.log") as srv:
+        yield srv
+
+
+@pytest.fixture(scope="module")
+def client(server) -> Client:
+    return Client(server.url, verbose=False)
+
+
+@pytest.fixture
+def library(gallery_root, monkeypatch):
+    """gan_models pointed at the same gallery as the server, to compare with the API."""
+    import gan_models
+
+    monkeypatch.setenv("GAN_GALLERY_ROOT", str(gallery_root))
+    monkeypatch.delenv("GAN_GALLERY_MANIFEST", raising=False)
+    return gan_models
+
+
+def pixels(path) -> np.ndarray:
+    return np.asarray(Image.open(path))
+
+
+def write_png(path: Path, array: np.ndarray) -> str:
+    Image.fromarray(array).save(path)
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def face_png(tmp_path_factory) -> str:
+    rng = np.random.default_rng(0)
+    return write_png(tmp_path_factory.mktemp("faces") / "face.png", rng.integers(0, 256, (80, 72, 3), dtype=np.uint8))
+
+
+# --------------------------------------------------------------------------- health and listing
+
+
+def test_healthz_lists_loaded_and_unavailable_models(server, client):
+    status, body = server.health()
+    assert status == 200
+    assert body["status"] == "ok"
+    expected = {"tiny-digits", "tiny-colour", "tiny-cvaegan", "tiny-pix2pix", "tiny-classifier", "tiny-toy"}
+    assert expected | {"tiny-faces-classifier"} == set(body["models"])
+    assert set(body["unavailable"]) == {"tiny-missing"}
+    assert MISSING_CMD in body["unavailable"]["tiny-missing"]
+    assert client.predict(api_name="/health") == body
+
+
+def test_list_models_cards(client, gallery_root):
+    models = {m["id"]: m for m in client.predict(api_name="/list_models")}
+    manifest = json.loads((gallery_root / "weights_manifest.json").read_text())
+    assert list(models) == [m["id"] for m in manifest["models"]]
+    digits = models["tiny-digits"]
+    sha = next(
+        f["sha256"] for f in manifest["models"][0]["networks"]["generator"]["files"] if "safetensors" in f["path"]
+    )
+    assert digits["revision"] == sha[:12]
+    assert digits["available"] and digits["parameters"] > 0 and digits["file_bytes"] > 0
+    assert digits["training_command"] == "python -m training tiny --id tiny-digits"
+    assert digits["licence"] == "test only"
+    assert models["tiny-colour"]["metrics"]["values"]["fid"] == 123.4
+    assert not models["tiny-missing"]["available"]
+    assert MISSING_CMD in models["tiny-missing"]["reason"]
+
+
+def test_page_names_missing_models_and_their_training_command(server):
+    status, config = get_json(server.url + "/config")
+    assert status == 200
+    text = json.dumps(config)
+    assert "tiny-missing" in text and MISSING_CMD in text  # the notice on top of the page
+    assert "Unavailable" in text
+    assert "123.4" in text and "20 samples" in text  # a card shows measured metrics with the sample count
+    assert "python -m training.evaluate tiny-colour" in text
+    assert config["analytics_enabled"] is False
+    assert config["mcp_server"] is False
+
+
+# --------------------------------------------------------------------------- sample
+
+
+def test_same_seed_same_images_as_the_library(client, library):
+    grid_a, items_a, recipe = client.predict("tiny-digits", 7, 12, "3", 0, api_name="/sample")
+    grid_b, items_b, _ = client.predict("tiny-digits", 7, 12, "3", 0, api_name="/sample")
+    _, items_c, _ = client.predict("tiny-digits", 8, 12, "3", 0, api_name="/sample")
+    assert len(items_a) == 12
+    assert np.array_equal(pixels(grid_a), pixels(grid_b))
+    got = np.stack([pixels(i["image"]) for i in items_a])
+    assert np.array_equal(got, np.stack([pixels(i["image"]) for i in items_b]))
+    assert not np.array_equal(got, np.stack([pixels(i["image"]) for i in items_c]))
+    model = library.load_model("tiny-digits", "cpu")
+    expected = library.sample(model, 12, 7, label=3)[..., 0]
+    assert np.array_equal(got, expected)  # the downloads are the library's images, bit for bit
+    assert all(i["caption"].endswith("· 3") for i in items_a)
+    assert recipe["seed"] == 7 and recipe["class"] == "3" and recipe["model"] == "tiny-digits"
+    assert "gan_models.sample(model, n=12, seed=7, label=3" in recipe["python"]
+
+
+def test_sample_truncation_and_the_largest_api_seed(client):
+    _, items, recipe = client.predict("tiny-colour", 2**63 - 1, 3, None, 0.5, api_name="/sample")
+    assert len(items) == 3 and pixels(items[0]["image"]).shape == (32, 32, 3)
+    assert recipe["seed"] == 2**63 - 1 and recipe["truncation"] == 0.5
+
+
+def test_sixteen_images_of_a_28px_model_answer_well_under_a_second(server):
+    fast = Client(server.url, verbose=False, download_files=False)
+    fast.predict("tiny-digits", 0, 16, None, 0, api_name="/sample")  # warm
+    times = []
+    for seed in range(3):
+        start = time.perf_counter()
+        fast.predict("tiny-digits", seed, 16, None, 0, api_name="/sample")
+        times.append(time.perf_counter() - start)
+    assert min(times) < 1.0, times
+
+
+def test_same_seed_through_every_model_of_the_data_set(client):
+    items, recipes = client.predict("tiny-colour", 5, 4, 0, api_name="/compare_models")
+    ids = [r["model"] for r in recipes["models"]]
+    assert ids == ["tiny-digits", "tiny-colour", "tiny-cvaegan"]  # every loaded sampler of "synthetic"
+    assert len(items) == 3 and items[1]["caption"].startswith("tiny-colour")
+    assert all(r["seed"] == 5 for r in recipes["models"])
+
+
+# --------------------------------------------------------------------------- interpolate
+
+
+def test_interpolate_seeds_gives_a_strip_and_a_gif(client):
+    strip, gif, recipe = client.predict("tiny-digits", 1, 2, 6, "lerp", None, None, None, api_name="/interpolate")
+    assert pixels(strip).shape[1] > pixels(strip).shape[0]  # one row of frames
+    with Image.open(gif) as im:
+        assert im.format == "GIF" and im.n_frames == 2 * 6 - 2  # played forth and back
+    assert recipe["steps"] == 6 and recipe["method"] == "lerp" and recipe["class"] == "0"
+
+
+def test_interpolate_two_uploaded_faces_through_the_encoder(client, face_png, tmp_path):
+    other = write_png(tmp_path / "b.png", np.full((64, 64, 3), 200, np.uint8))
+    strip, gif, recipe = client.predict(
+        "tiny-cvaegan", 0, 0, 4, "slerp", None, handle_file(face_png), handle_file(other), api_name="/interpolate"
+    )
+    assert pixels(strip).shape[:2] == (68, 4 * 66 + 2)  # four 64 px frames in a row
+    with Image.open(gif) as im:
+        assert im.format == "GIF"  # (random weights may decode identical frames, which GIF merges)
+    assert [i["source"] for i in recipe["identities"]] == ["predicted by tiny-faces-classifier"] * 2
+    assert recipe["decoded_identity"] in ("Ada", "Bo", "Cy")
+
+
+# --------------------------------------------------------------------------- face swap
+
+
+def test_swap_identity_of_an_uploaded_face(client, face_png, library):
+    recon, swaps, varied, info = client.predict(
+        "tiny-cvaegan", handle_file(face_png), 3, "(predicted)", 5, api_name="/swap_identity"
+    )
+    assert [s["caption"].split(" ")[0] for s in swaps] == ["Ada", "Bo", "Cy"]
+    assert pixels(swaps[0]["image"]).shape == (64, 64 * 2 + 4, 3)  # reference | swapped
+    assert len(varied) == 5
+    assert info["input"] == "upload" and info["source"] == "predicted by tiny-faces-classifier"
+    assert 0 <= info["probability"] <= 1
+    # the prediction is the classifier's own
+    from gan_models.images import fit, open_image
+
+    clf = library.load_model("tiny-faces-classifier", "cpu")
+    probs = library.classify(clf, fit(open_image(face_png), 64)[None])[0]
+    assert info["identity"] == ["Ada", "Bo", "Cy"][int(probs.argmax())]
+    assert pixels(recon).shape[1] > pixels(recon).shape[0]  # input | reconstruction
+
+
+def test_swap_identity_of_a_generated_sample_with_a_chosen_identity(client):
+    face = client.predict("tiny-cvaegan", 4, "Bo", api_name="/generate_face")
+    assert pixels(face).shape == (64, 64, 3)
+    _, swaps, varied, info = client.predict("tiny-cvaegan", None, 4, "Bo", 2, api_name="/swap_identity")
+    assert info["source"] == "chosen" and info["identity"] == "Bo" and info["identity_index"] == 1
+    assert info["input"] == "generated sample (seed 4)"
+    assert len(swaps) == 3 and all(v["caption"].startswith("Bo") for v in varied)
+
+
+# --------------------------------------------------------------------------- pix2pix
+
+
+def test_translate_edge_map_and_photo(client, face_png, tmp_path):
+    edges = np.zeros((32, 32), np.uint8)
+    edges[8:24, 16] = 255
+    path = write_png(tmp_path / "edges.png", edges)
+    cond, photo, draws, spread, info = client.predict(
+        "tiny-pix2pix", handle_file(path), "edge map", False, 4, 0, api_name="/translate"
+    )
+    assert pixels(photo).shape[2] == 3 and len(draws) == 1 and spread is None
+    assert info["dropout"] is False and info["draws"] == 1
+    assert np.array_equal(
+        pixels(cond)[..., 0] if pixels(cond).ndim == 3 else pixels(cond), np.kron(edges, np.ones((4, 4), np.uint8))
+    )
+    _, _, draws, spread, info = client.predict(
+        "tiny-pix2pix", handle_file(face_png), "photo (extract edges)", True, 5, 1, api_name="/translate"
+    )
+    assert len(draws) == 5 and spread is not None and info["mean_pixel_std"] > 0
+
+
+def test_translate_a_drawing(client, tmp_path):
+    sketch = np.full((256, 256, 3), 255, np.uint8)
+    sketch[60:200, 120:130] = 0  # one dark stroke on white paper
+    path = write_png(tmp_path / "sketch.png", sketch)
+    value = {"background": None, "layers": [], "composite": handle_file(path), "id": None}
+    cond, photo, _, _, info = client.predict("tiny-pix2pix", value, False, 1, 0, api_name="/translate_sketch")
+    seen = pixels(cond)
+    assert seen.max() == 255 and seen.mean() < 64  # inverted: white edges on black
+    assert info["input"] == "sketch"
+
+
+def test_extract_edges_is_canny_on_the_fitted_photo(client, face_png):
+    from gan_models.images import canny_edges, fit, open_image
+
+    edges = pixels(client.predict("tiny-pix2pix", handle_file(face_png), api_name="/extract_edges"))
+    expected = canny_edges(fit(open_image(face_png), 32))[..., 0]
+    assert np.array_equal(edges, np.kron(expected, np.ones((4, 4), np.uint8)))  # shown 4x enlarged
+
+
+# --------------------------------------------------------------------------- mode collapse
+
+
+def test_mode_coverage_replays_the_recorded_trajectory(client, gallery_root):
+    from safetensors.torch import load_file
+
+    traj = load_file(str(gallery_root / "weights" / "tiny-toy" / "trajectory.safetensors"))
+    plot, counters = client.predict("ring", 2, api_name="/mode_coverage")
+    assert pixels(plot).shape[2] == 3
+    c = counters["tiny-toy"]
+    assert (c["snapshot"], c["step"], c["snapshots"]) == (2, int(traj["steps"][2]), 3)
+    assert c["modes"] == int(traj["modes"][2]) and c["high_quality"] == pytest.approx(float(traj["high_quality"][2]))
+    assert c["shipped_generator"]["samples"] == 2500
+    frames = list(client.submit("ring", 0, api_name="/replay"))
+    assert [f[0] for f in frames] == [0, 1, 2]
+
+
+def test_live_training_run_streams_snapshots(client):
+    job = client.submit("ring", "gan", 2, 60, 0.002, 3, api_name="/train_live")
+    outputs = list(job)
+    assert len(outputs) >= 3  # step 0, every 10 steps, the end
+    steps = [c["step"] for _, c in outputs]
+    assert steps[0] == 0 and steps[-1] == 60 and steps == sorted(steps)
+    assert all(0 <= c["modes"] <= 8 and 0 <= c["high_quality"] <= 1 for _, c in outputs)
+    assert outputs[-1][1]["d_loss"] is not None
+
+
+def test_mode_histogram_of_a_shipped_model(client):
+    _, summary = client.predict("tiny-colour", api_name="/mode_histogram")
+    assert summary["modes_covered"] == 4 and summary["total_modes"] == 1000 and summary["samples"] == 20
+
+
+def test_jacobian_spectrum_matches_the_library(client, library):
+    _, info = client.predict("tiny-cvaegan", 9, "Cy", api_name="/jacobian_spectrum")
+    model = library.load_model("tiny-cvaegan", "cpu")
+    expected = library.jacobian_spectrum(model, 9, label=2).numpy()
+    assert info["singular_values"] == pytest.approx(expected.tolist(), rel=1e-4, abs=1e-7)
+    values = info["singular_values"]
+    assert values == sorted(values, reverse=True) and info["z_dim"] == len(values) == 16
+    assert info["numerical_rank"] == sum(v > info["tolerance"] for v in values)
+
+
+# --------------------------------------------------------------------------- bad inputs
+
+
+def _files(tmp: Path) -> dict[str, str]:
+    (tmp / "junk.png").write_text("not an image at all")
+    good = tmp / "good.png"
+    Image.fromarray(np.zeros((64, 64, 3), np.uint8) + 90).save(good)
+    (tmp / "truncated.png").write_bytes(good.read_bytes()[:80])
+    Image.fromarray(np.zeros((4, 4, 3), np.uint8)).save(tmp / "tiny.png")
+    Image.new("RGB", (300, 300), "white").save(tmp / "blank.png")
+    return {p.stem: str(p) for p in tmp.glob("*.png")}
+
+
+BAD = [
+    ("/sample", ("tiny-digits", 1, 0, None, 0), "count must be between 1 and 64"),
+    ("/sample", ("tiny-digits", 1, 65, None, 0), "count must be between 1 and 64"),
+    ("/sample", ("tiny-digits", -1, 4, None, 0), "seed must be between 0 and 9223372036854775807"),
+    ("/sample", ("tiny-digits", 2**63, 4, None, 0), "seed must be between 0 and 9223372036854775807"),
+    ("/sample", ("tiny-digits", 1.5, 4, None, 0), "seed must be a whole number"),
+    ("/sample", ("tiny-digits", 1, 4, None, 3.5), "truncation must be in (0, 3]"),
+    ("/sample", ("tiny-digits", 1, 4, None, -1), "truncation must be in (0, 3]"),
+    ("/sample", ("nope", 1, 4, None, 0), "unknown model 'nope'"),
+    ("/sample", ("tiny-digits", 1, 4, "zz", 0), "unknown class 'zz' for model 'tiny-digits'"),
+    ("/sample", ("tiny-colour", 1, 4, "3", 0), "has no classes"),
+    ("/sample", ("tiny-pix2pix", 1, 4, None, 0), "is a pix2pix model"),
+    ("/sample", ("tiny-missing", 1, 4, None, 0), "is unavailable"),
+    ("/sample", ("<b>x</b>", 1, 4, None, 0), "unknown model '&lt;b&gt;x&lt;/b&gt;'"),
+    ("/interpolate", ("tiny-digits", 1, 2, 1, "slerp", None, None, None), "steps must be between 2 and 64"),
+    ("/interpolate", ("tiny-digits", 1, 2, 65, "slerp", None, None, None), "steps must be between 2 and 64"),
+    ("/interpolate", ("tiny-digits", 1, 2, 4, "cubic", None, None, None), "method must be 'lerp' or 'slerp'"),
+    ("/interpolate", ("tiny-cvaegan", 1, 2, 4, "slerp", None, "@good", None), "upload two faces"),
+    ("/interpolate", ("tiny-digits", 1, 2, 4, "slerp", None, "@good", "@good"), "needs a cvae-gan model"),
+    ("/swap_identity", ("tiny-cvaegan", "@junk", 1, "Ada", 4), "not an image in an accepted format"),
+    ("/swap_identity", ("tiny-cvaegan", "@truncated", 1, "Ada", 4), "truncated or corrupt"),
+    ("/swap_identity", ("tiny-cvaegan", "@tiny", 1, "Ada", 4), "at least 8x8 pixels"),
+    ("/swap_identity", ("tiny-cvaegan", "@good", 1, "Zed", 4), "unknown class 'Zed'"),
+    ("/swap_identity", ("tiny-digits", "@good", 1, None, 4), "needs a cvae-gan model"),
+    ("/translate", ("tiny-pix2pix", None, "edge map", False, 1, 0), "upload an image first"),
+    ("/translate", ("tiny-pix2pix", "@good", "label map", False, 1, 0), "translates edge maps"),
+    ("/translate", ("tiny-pix2pix", "@good", "a poem", False, 1, 0), "the input kind must be one of"),
+    ("/translate", ("tiny-pix2pix", "@good", "edge map", True, 17, 0), "draws must be between 1 and 16"),
+    ("/translate_sketch", ("tiny-pix2pix", {"composite": "@blank"}, False, 1, 0), "the drawing is empty"),
+    ("/extract_edges", ("tiny-digits", "@good"), "is a sample model"),
+    ("/mode_coverage", ("spiral", 0), "mixture must be one of"),
+    ("/mode_coverage", ("grid", 0), "no 2D model of the grid mixture is loaded"),
+    ("/train_live", ("ring", "gan", 1, 2001, 0.001, 0), "steps must be between 1 and 2000"),
+    ("/train_live", ("ring", "gan", 5, 100, 0.001, 0), "packing must be between 1 and 4"),
+    ("/train_live", ("ring", "rainbow", 1, 100, 0.001, 0), "loss must be one of"),
+    ("/train_live", ("ring", "gan", 1, 100, 0.5, 0), "learning rate must be in (0, 0.01]"),
+    ("/jacobian_spectrum", ("tiny-toy", 0, None), "is a toy2d model"),
+    ("/mode_histogram", ("tiny-digits",), "no mode histogram recorded for 'tiny-digits'"),
+]
+
+
+def test_bad_inputs_get_clear_messages_and_the_server_keeps_serving(server, client, tmp_path):
+    files = _files(tmp_path)
+
+    def resolve(value):
+        if isinstance(value, str) and value.startswith("@"):
+            return handle_file(files[value[1:]])
+        if isinstance(value, dict):
+            return {"background": None, "layers": [], "id": None, **{k: resolve(v) for k, v in value.items()}}
+        return value
+
+    failures = []
+    for api_name, args, expected in BAD:
+        try:
+            client.submit(*[resolve(a) for a in args], api_name=api_name).result()  # raises the job's error
+            job_error = None
+        except AppError as e:
+            job_error = str(e)
+        if job_error is None or expected not in job_error or "Traceback" in job_error:
+            failures.append((api_name, args, expected, job_error))
+    assert not failures, failures
+    assert server.health()[0] == 200
+    _, items, _ = client.predict("tiny-digits", 1, 2, None, 0, api_name="/sample")
+    assert len(items) == 2
+
+
+def _raw_call(url: str, api_name: str, data: list) -> str:
+    """Call an endpoint the way the page does (no gradio_client header); returns the event stream."""
+    body = json.dumps({"data": data}).encode()
+    req = urllib.request.Request(f"{url}/gradio_api/call/{api_name}", body, {"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=30) as r:
+        event_id = json.loads(r.read())["event_id"]
+    with urllib.request.urlopen(f"{url}/gradio_api/call/{api_name}/{event_id}", timeout=60) as r:
+        return r.read().decode()
+
+
+def test_the_page_bounds_seeds_to_32_bits_and_the_api_to_63(server, client):
+    assert "event: complete" in _raw_call(server.url, "sample", ["tiny-digits", 2**32 - 1, 1, None, 0])
+    stream = _raw_call(server.url, "sample", ["tiny-digits", 2**32, 1, None, 0])
+    assert "event: error" in stream and "4294967295" in stream
+    _, _, recipe = client.predict("tiny-digits", 2**32, 1, None, 0, api_name="/sample")
+    assert recipe["seed"] == 2**32
+
+
+# --------------------------------------------------------------------------- in-process
+
+
+def test_health_route_is_503_until_the_models_are_loaded(use_gallery):
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
+    from gan_models.service import Gallery, health_route
+    from gan_models.store import ModelStore
+
+    gallery = Gallery(ModelStore(device="cpu"))
+    http = TestClient(FastAPI(routes=[health_route(gallery)]))
+    response = http.get("/healthz")
+    assert response.status_code == 503 and response.json()["status"] == "loading"
+    gallery.load()
+    response = http.get("/healthz")
+    assert response.status_code == 200 and "tiny-toy" in response.json()["models"]
+
+
+def test_every_model_endpoint_shares_the_gpu_concurrency_group(use_gallery):
+    import app
+    from gan_models.service import Gallery, Settings, settings_from_env
+
+    settings = settings_from_env({"GAN_GALLERY_DEVICE": "cpu", "GAN_GALLERY_CONCURRENCY": "3"})
+    assert isinstance(settings, Settings) and settings.concurrency == 3
+    gallery = Gallery.from_settings(settings)
+    demo = app.build_app(gallery, settings.concurrency, settings.queue_size)
+    fns = {fn.api_name: fn for fn in demo.fns.values()}
+    model_work = [
+        "sample",
+        "compare_models",
+        "interpolate",
+        "generate_face",
+        "swap_identity",
+        "translate",
+        "translate_sketch",
+        "extract_edges",
+        "mode_coverage",
+        "replay",
+        "train_live",
+        "jacobian_spectrum",
+    ]
+    for name in model_work:
+        assert fns[name].concurrency_id == "gpu", name
+        assert fns[name].concurrency_limit == 3, name
+    assert demo._queue.max_size == 64
+
+
+def test_settings_from_the_environment():
+    from gan_models.service import settings_from_env
+
+    s = settings_from_env({"GAN_GALLERY_DEVICE": "cpu"})
+    assert (s.concurrency, s.queue_size, s.server_name, s.server_port) == (2, 64, "127.0.0.1", 7860)
+    assert s.auth is None and s.root_path is None and s.models is None
+    s = settings_from_env(
+        {
+            "GAN_GALLERY_DEVICE": "cuda",
+            "GAN_GALLERY_MODELS": "a, b",
+            "GAN_GALLERY_AUTH": "ada:pa:ss",
+            "GAN_GALLERY_ROOT_PATH": "/gallery",
+            "GAN_GALLERY_QUEUE_SIZE": "8",
+            "GRADIO_SERVER_PORT": "9000",
+        }
+    )
+    assert (s.concurrency, s.queue_size, s.server_port, s.root_path) == (1, 8, 9000, "/gallery")
+    assert s.models == ["a", "b"] and s.auth == ("ada", "pa:ss")
+    kwargs = s.launch_kwargs()
+    assert kwargs["share"] is False and kwargs["mcp_server"] is False and kwargs["max_file_size"] == "10mb"
+    assert kwargs["allowed_paths"] is None and kwargs["auth"] == ("ada", "pa:ss")
+    for bad in ({"GAN_GALLERY_AUTH": "nopassword"}, {"GAN_GALLERY_CONCURRENCY": "0"}, {"GAN_GALLERY_QUEUE_SIZE": "x"}):
+        with pytest.raises(ValueError):
+            settings_from_env({"GAN_GALLERY_DEVICE": "cpu", **bad})
+
+
+# --------------------------------------------------------------------------- the shipped weights
+
+
+def test_shipped_manifest_every_model_loads_and_works(tmp_path):
+    """Against weights_manifest.json as shipped: every model must load and answer; with no
+    model published yet, the page must say so and point to the training command."""
+    manifest = json.loads((PROJECT / "weights_manifest.json").read_text())
+    ids = [m["id"] for m in manifest["models"]]
+    env = {"GAN_GALLERY_ROOT": str(PROJECT), "GAN_GALLERY_MANIFEST": None, "GAN_GALLERY_MODELS": None}
+    with running_app(env, PROJECT / "test-artifacts" / "app-shipped.log") as srv:
+        status, health = srv.health()
+        assert status == 200
+        assert health["unavailable"] == {}, "shipped models that do not load: " + json.dumps(health["unavailable"])
+        assert health["models"] == ids
+        client = Client(srv.url, verbose=False)
+        assert [m["id"] for m in client.predict(api_name="/list_models")] == ids
+        if not ids:
+            page = json.dumps(get_json(srv.url + "/config")[1])
+            assert "No models published yet" in page and "python -m training --list" in page
+            return
+        for entry in manifest["models"]:
+            model_id, task = entry["id"], entry["task"]
+            if task in ("sample", "cvae-gan"):
+                _, items, recipe = client.predict(model_id, 0, 4, None, 0, api_name="/sample")
+                assert len(items) == 4 and recipe["model"] == model_id
+                assert pixels(items[0]["image"]).shape[:2] == (entry["resolution"], entry["resolution"])
+            elif task == "pix2pix":
+                kind = "label map" if "facades" in model_id else "edge map"
+                example = tmp_path / f"{model_id}.png"
+                from gan_models.service import drawn_facade_labels, drawn_face_edges
+
+                drawn = drawn_facade_labels() if kind == "label map" else drawn_face_edges()[..., 0]
+                write_png(example, drawn)
+                _, photo, _, _, _ = client.predict(
+                    model_id, handle_file(str(example)), kind, False, 1, 0, api_name="/translate"
+                )
+                assert pixels(photo).ndim == 3
+            elif task == "toy2d":
+                _, counters = client.predict(entry["extras"]["mixture"], 0, api_name="/mode_coverage")
+                assert model_id in counters

@@ -1,0 +1,144 @@
+"""End to end in a real browser: Debian's chromium driven by Playwright opens the page served
+by ``python app.py`` (tiny random-weight gallery), uses every tab once, waits for the images to
+appear and saves a screenshot of each tab into test-artifacts/.
+
+Never runs ``playwright install``: it launches /usr/bin/chromium (``apt-get install chromium``;
+.ci/run installs it). Without it the test skips locally and fails in CI.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.app_server import PROJECT, running_app
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+ARTIFACTS = PROJECT / "test-artifacts"
+TIMEOUT_MS = 60_000
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not CHROMIUM.exists():
+        if os.environ.get("CI"):
+            pytest.fail("/usr/bin/chromium is missing in CI (.ci/run installs it with apt-get)")
+        pytest.skip("/usr/bin/chromium is missing: apt-get install chromium")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
+        yield b
+        b.close()
+
+
+@pytest.fixture(scope="module")
+def server(tiny_gallery):
+    env = {"GAN_GALLERY_ROOT": str(tiny_gallery), "GAN_GALLERY_MANIFEST": None, "GAN_GALLERY_MODELS": None}
+    with running_app(env, ARTIFACTS / "app-browser.log") as srv:
+        yield srv
+
+
+def _image_loaded(page, selector: str) -> None:
+    """Wait until an <img> under ``selector`` has decoded pixels."""
+    page.wait_for_function(
+        """sel => [...document.querySelectorAll(sel + ' img')].some(i => i.complete && i.naturalWidth > 0)""",
+        arg=selector,
+        timeout=TIMEOUT_MS,
+    )
+
+
+def _tab(page, name: str) -> None:
+    page.get_by_role("tab", name=name).click()
+
+
+def _shot(page, name: str) -> None:
+    page.screenshot(path=str(ARTIFACTS / f"tab-{name}.png"), full_page=True)
+
+
+def test_every_tab_in_chromium(browser, server):
+    ARTIFACTS.mkdir(exist_ok=True)
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(server.url, wait_until="networkidle")
+
+    # 1. Gallery: a card per model with its picture
+    page.get_by_text("tiny-digits").first.wait_for(timeout=TIMEOUT_MS)
+    assert page.get_by_text("Trained with:").count() == 6
+    _image_loaded(page, ".pixelated")
+    _shot(page, "1-gallery")
+
+    # 2. Sample: the grid and the single images
+    _tab(page, "Sample")
+    page.get_by_role("button", name="Sample", exact=True).click()
+    _image_loaded(page, "#sample-grid")
+    _image_loaded(page, "#sample-gallery")
+    page.get_by_role("button", name="Same seed through every model of this data set").click()
+    _image_loaded(page, "#compare-gallery")
+    assert page.locator("#sample-gallery img").count() >= 16
+    _shot(page, "2-sample")
+
+    # 3. Interpolate: the strip and the GIF
+    _tab(page, "Interpolate")
+    page.get_by_role("button", name="Interpolate", exact=True).click()
+    _image_loaded(page, "#interp-strip")
+    _image_loaded(page, "#interp-gif")
+    _shot(page, "3-interpolate")
+
+    # 4. Face swap: a generated sample, then every identity
+    _tab(page, "Face swap")
+    page.get_by_role("button", name="Use a generated sample").click()
+    page.wait_for_timeout(500)
+    page.get_by_role("button", name="Swap identities").click()
+    _image_loaded(page, "#swap-recon")
+    _image_loaded(page, "#swap-gallery")
+    _image_loaded(page, "#vary-gallery")
+    _shot(page, "4-face-swap")
+
+    # 5. Edges -> photo: draw a stroke on the sketchpad and translate it
+    _tab(page, "Edges → photo")
+    canvas = page.locator("#p2p-sketch canvas").first
+    canvas.wait_for(timeout=TIMEOUT_MS)
+    box = canvas.bounding_box()
+    x0, y0 = box["x"] + box["width"] * 0.3, box["y"] + box["height"] * 0.3
+    page.mouse.move(x0, y0)
+    page.mouse.down()
+    for i in range(1, 11):
+        page.mouse.move(x0 + box["width"] * 0.04 * i, y0 + box["height"] * 0.03 * i, steps=2)
+    page.mouse.up()
+    page.get_by_role("button", name="Translate the drawing").click()
+    _image_loaded(page, "#p2p-cond")
+    _image_loaded(page, "#p2p-out")
+    _shot(page, "5-edges-to-photo")
+
+    # 6. Mode collapse: a replay snapshot, a short live run and the Jacobian spectrum
+    _tab(page, "Mode collapse")
+    page.get_by_role("button", name="Show", exact=True).click()
+    _image_loaded(page, "#modes-plot")
+    page.get_by_role("button", name="Compute the spectrum").click()
+    _image_loaded(page, "#jacobian-plot")
+    page.locator("#live-steps input[type=number]").fill("100")
+    page.locator("#live-steps input[type=number]").press("Enter")
+    page.get_by_role("button", name="Train live").click()
+    _image_loaded(page, "#live-plot")
+    page.get_by_text('"step": 100').first.wait_for(timeout=TIMEOUT_MS)  # the run reached its end
+    _shot(page, "6-mode-collapse")
+
+    assert page.locator(".toast-body.error, .toast-wrap .error").count() == 0
+    assert not errors, errors
+    page.close()

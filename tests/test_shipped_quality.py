@@ -1,0 +1,175 @@
+"""The shipped checkpoints meet the gallery's quality bars, measured again here on the CPU.
+
+For every model in the real ``weights_manifest.json``: re-run its recorded evaluation command
+(same samples, same seed) on the shipped files, check that the manifest's numbers are the ones
+the files give, and assert the bar set for that model. A model that is not in the manifest is
+not tested; a shipped model that misses its bar (or was never measured) fails: what ships is
+decided by publishing it, and then it has to be good. Needs the real data root (skipped
+without it)."""
+
+from __future__ import annotations
+
+import shlex
+
+import pytest
+import torch
+
+from gan_models.manifest import PROJECT_ROOT, read_manifest
+from training import evaluate as E
+from training.data import data_root
+
+pytestmark = pytest.mark.slow
+
+MANIFEST = PROJECT_ROOT / "weights_manifest.json"
+SHIPPED = list(read_manifest(MANIFEST)) if MANIFEST.exists() else []
+
+# what a shipped model must reach (values of training.evaluate; fractions, not percent)
+DIGIT_GANS = ("mnist-dcgan-ns", "mnist-dcgan-lsgan", "mnist-wgan-clip", "mnist-wgan-gp")
+CLASSIFIER_ACCURACY = {"digits-classifier": 0.993, "faces-classifier": 0.95, "fashion-classifier": 0.91}
+CLASS_ACCURACY = {"mnist-cgan": 0.98, "fashion-cgan": 0.90}
+PIX2PIX_ABLATION = {"celeb24-pix2pix-edges": "celeb24-unet-l1-edges", "facades-pix2pix": "facades-unet-l1"}
+TOY_STABLE = {"ring-gan-stable": 0.95, "grid-gan-stable": 0.90}  # all modes, and this share of high quality
+TOY_PLAIN = ("ring-gan-plain", "grid-gan-plain")
+
+
+def check_bars(model_id: str, m: dict, measured) -> None:
+    """Assert the bar of one model on its freshly measured metrics ``m``; ``measured(id)`` gives
+    another model's metrics (for comparisons with an ablation)."""
+    v = m["values"]
+    if model_id in CLASSIFIER_ACCURACY:
+        assert v["accuracy"] >= CLASSIFIER_ACCURACY[model_id]
+    elif model_id in DIGIT_GANS:
+        assert m["samples"] >= 10_000
+        assert all(0.07 <= f <= 0.13 for f in m["details"]["class_histogram"]), m["details"]["class_histogram"]
+        assert v["confidence"] >= 0.90
+        assert v["inception_score"] >= 9.0
+    elif model_id in CLASS_ACCURACY:
+        assert v["class_accuracy"] >= CLASS_ACCURACY[model_id]
+    elif model_id == "celeb24-cvaegan":
+        assert v["identity_accuracy"] >= 0.90
+        assert v["swap_accuracy"] >= 0.85
+    elif model_id in PIX2PIX_ABLATION:
+        assert v["sharpness_ratio"] >= 0.8
+        ablation = PIX2PIX_ABLATION[model_id]
+        if ablation in SHIPPED:
+            assert v["sharpness_ratio"] > measured(ablation)["values"]["sharpness_ratio"]
+    elif model_id in TOY_STABLE:
+        assert v["modes"] == v["total_modes"], m["details"]["per_seed"]  # in every one of the 5 seeds
+        assert v["high_quality"] >= TOY_STABLE[model_id]
+    elif model_id in TOY_PLAIN:
+        assert v["modes"] < v["total_modes"]  # mode collapse shows, averaged over the 5 seeds
+    elif model_id == "stacked-mnist-dcgan-stable":
+        assert m["samples"] >= 26_000
+        assert v["modes"] >= 990
+        assert v["kl"] <= 0.1
+
+
+def recorded_settings(model_id: str, metrics: dict) -> tuple[int | None, int]:
+    """(samples, seed) of the recorded command ``python -m training.evaluate <id> [--samples N] --seed S``."""
+    argv = shlex.split(metrics["command"])
+    assert argv[:4] == ["python", "-m", "training.evaluate", model_id], metrics["command"]
+    samples = int(argv[argv.index("--samples") + 1]) if "--samples" in argv else None
+    seed = int(argv[argv.index("--seed") + 1]) if "--seed" in argv else 0
+    return samples, seed
+
+
+def close(recorded: float, fresh: float, key: str) -> bool:
+    """The recorded value is the one the shipped files give, up to float round-off between
+    runs (thread counts, another device): 1% relative, or a tiny absolute slack near 0."""
+    slack = 5e-5 if key.startswith("kid") else 2e-3
+    return fresh == pytest.approx(recorded, rel=0.01, abs=slack)
+
+
+@pytest.fixture(scope="module")
+def context():
+    root = data_root()
+    if not (root / "MNIST").is_dir():
+        pytest.skip(f"the real data root {root} is not here (set GAN_GALLERY_DATA)")
+    return E.Context(torch.device("cpu"))
+
+
+@pytest.fixture(scope="module")
+def measured(context):
+    """Fresh metrics by id, measured once per test session with the recorded settings."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("GAN_GALLERY_ROOT", str(PROJECT_ROOT))
+    mp.delenv("GAN_GALLERY_MANIFEST", raising=False)
+    entries = read_manifest(MANIFEST)
+    cache: dict[str, dict] = {}
+
+    def get(model_id: str) -> dict:
+        if model_id not in cache:
+            metrics = entries[model_id].metrics
+            assert metrics.get("values"), (
+                f"{model_id} is shipped but has no metrics: run python -m training.evaluate {model_id}"
+            )
+            samples, seed = recorded_settings(model_id, metrics)
+            cache[model_id] = E.measure(model_id, samples, seed, context)
+        return cache[model_id]
+
+    yield get
+    mp.undo()
+
+
+@pytest.mark.parametrize("model_id", SHIPPED or [pytest.param("none", marks=pytest.mark.skip("nothing shipped yet"))])
+def test_shipped_model_meets_its_bar(model_id, measured):
+    fresh = measured(model_id)
+    recorded = read_manifest(MANIFEST)[model_id].metrics
+    assert fresh["weights_sha256"] == recorded.get("weights_sha256", fresh["weights_sha256"]), (
+        f"{model_id}: the metrics were measured on other weights; run python -m training.evaluate {model_id}"
+    )
+    for key, value in recorded["values"].items():
+        assert key in fresh["values"], f"{model_id}: {key} is no longer measured"
+        assert close(value, fresh["values"][key], key), (
+            f"{model_id}: the manifest says {key} = {value}, the shipped files give {fresh['values'][key]}"
+        )
+    check_bars(model_id, fresh, measured)
+
+
+def _metrics(values: dict, **extra) -> dict:
+    return {"values": values, "samples": 10_000, "details": {}, **extra}
+
+
+@pytest.mark.parametrize(
+    "model_id, good, bad",
+    [
+        ("digits-classifier", {"accuracy": 0.9931}, {"accuracy": 0.992}),
+        ("mnist-cgan", {"class_accuracy": 0.985}, {"class_accuracy": 0.97}),
+        (
+            "celeb24-cvaegan",
+            {"identity_accuracy": 0.95, "swap_accuracy": 0.9},
+            {"identity_accuracy": 0.95, "swap_accuracy": 0.8},
+        ),
+        (
+            "ring-gan-stable",
+            {"modes": 8, "total_modes": 8, "high_quality": 0.96},
+            {"modes": 7.8, "total_modes": 8, "high_quality": 0.99},
+        ),
+        ("grid-gan-plain", {"modes": 21.4, "total_modes": 25}, {"modes": 25, "total_modes": 25}),
+    ],
+)
+def test_the_bars_can_fail(model_id, good, bad):
+    """The bar checks themselves, on made-up numbers (runs without any shipped model)."""
+    check_bars(model_id, _metrics(good, details={"per_seed": []}), None)
+    with pytest.raises(AssertionError):
+        check_bars(model_id, _metrics(bad, details={"per_seed": []}), None)
+
+
+def test_digit_gan_bar_reads_every_class():
+    hist = [0.1] * 10
+    good = _metrics({"confidence": 0.95, "inception_score": 9.4}, details={"class_histogram": hist})
+    check_bars("mnist-dcgan-ns", good, None)
+    skewed = _metrics(
+        {"confidence": 0.95, "inception_score": 9.4}, details={"class_histogram": [0.14] + [0.86 / 9] * 9}
+    )
+    with pytest.raises(AssertionError):
+        check_bars("mnist-dcgan-ns", skewed, None)
+
+
+def test_pix2pix_must_beat_its_ablation(monkeypatch):
+    ablation = {"values": {"sharpness_ratio": 0.9}}
+    model = _metrics({"sharpness_ratio": 0.85})
+    monkeypatch.setitem(globals(), "SHIPPED", ["facades-unet-l1"])
+    with pytest.raises(AssertionError):
+        check_bars("facades-pix2pix", model, lambda _: ablation)
+    check_bars("facades-pix2pix", _metrics({"sharpness_ratio": 0.95}), lambda _: ablation)
