@@ -27,7 +27,9 @@ def seed_box(label: str = "Seed") -> gr.Number:
 
 
 def dice(seed: gr.Number) -> None:
-    gr.Button("🎲", scale=0, min_width=48).click(None, None, seed, js=DICE_JS, api_visibility="private", queue=False)
+    gr.Button("Random", scale=0, min_width=80).click(
+        None, None, seed, js=DICE_JS, api_visibility="private", queue=False
+    )
 
 
 def class_dropdown(gallery: Gallery, model_id, label: str = "Class", auto: str = ALL_CLASSES) -> gr.Dropdown:
@@ -103,6 +105,7 @@ def build_app(gallery: Gallery, concurrency: int = 2, queue_size: int = 64) -> g
                             interactive=False,
                         )
                         s_gallery = gr.Gallery(
+                            fit_columns=False,
                             elem_id="sample-gallery",
                             label="Single images (open one to download it)",
                             columns=8,
@@ -112,6 +115,7 @@ def build_app(gallery: Gallery, concurrency: int = 2, queue_size: int = 64) -> g
                         )
                         s_recipe = gr.JSON(label="Reproduction recipe")
                         s_cmp_gallery = gr.Gallery(
+                            fit_columns=False,
                             elem_id="compare-gallery",
                             label="Same seed through every model of the data set",
                             columns=2,
@@ -219,6 +223,7 @@ def build_app(gallery: Gallery, concurrency: int = 2, queue_size: int = 64) -> g
                             interactive=False,
                         )
                         f_swaps = gr.Gallery(
+                            fit_columns=False,
                             elem_id="swap-gallery",
                             label="Same z under every identity (reference | swapped)",
                             columns=6,
@@ -226,6 +231,7 @@ def build_app(gallery: Gallery, concurrency: int = 2, queue_size: int = 64) -> g
                             height="auto",
                         )
                         f_vary = gr.Gallery(
+                            fit_columns=False,
                             elem_id="vary-gallery",
                             label="One identity under many z",
                             columns=8,
@@ -316,7 +322,12 @@ def build_app(gallery: Gallery, concurrency: int = 2, queue_size: int = 64) -> g
                                 interactive=False,
                             )
                         p_gallery = gr.Gallery(
-                            label="Draws", columns=6, format="png", height="auto", elem_classes="pixelated"
+                            fit_columns=False,
+                            label="Draws",
+                            columns=6,
+                            format="png",
+                            height="auto",
+                            elem_classes="pixelated",
                         )
                         p_info = gr.JSON(label="Recipe")
                 p_model.change(gallery.default_kind, p_model, p_kind, api_visibility="private", queue=False)
@@ -407,7 +418,7 @@ def build_app(gallery: Gallery, concurrency: int = 2, queue_size: int = 64) -> g
                             l_seed = seed_box()
                             dice(l_seed)
                         l_go = gr.Button("Train live", variant="primary")
-                        l_counts = gr.JSON(label="Live counters")
+                        l_counts = gr.JSON(label="Live counters", elem_id="live-counts")
                     with gr.Column(scale=3):
                         l_plot = gr.Image(elem_id="live-plot", label="Live run", format="png", interactive=False)
 

@@ -611,9 +611,10 @@ class Gallery:
                 rows.append(f"| {esc(str(k))} | {_fmt(v)} | {_fmt(ref[k]) if k in ref else ''} |")
             out.append(f"**Metrics** ({', '.join(meta) or 'no sample count recorded'}):\n\n" + "\n".join(rows))
         else:
-            out.append("**Metrics:** not measured yet.")
+            out.append(f"**Metrics:** not measured yet (measure with `python -m training.evaluate {d['id']}`).")
         out.append(f"**Trained with:** `{d['training_command']}`")
-        out.append(f"**Measured with:** `{d['metrics_command'] or 'python -m training.evaluate ' + d['id']}`")
+        if d["metrics_command"]:
+            out.append(f"**Measured with:** `{d['metrics_command']}`")
         return "\n\n".join(out)
 
     def card_image(self, model_id: str) -> np.ndarray | None:
@@ -720,7 +721,7 @@ class Gallery:
 
     def face(self, upload, model: LoadedModel) -> np.ndarray:
         mode = "RGB" if model.entry.channels == 3 else "L"
-        return fit(self.read_upload(upload, mode), model.entry.resolution)
+        return fit(self.read_upload(upload, mode), model.entry.resolution).copy()  # writable for torch
 
     def identity_classifier(self, model: LoadedModel) -> LoadedModel | None:
         """A loaded classifier over the same identities (faces-classifier for the faces models)."""
@@ -745,7 +746,7 @@ class Gallery:
                 "source": "default: no identity classifier is loaded, so the first identity is assumed; choose one",
             }
         img = to_pil(face).convert("RGB" if clf.entry.channels == 3 else "L")
-        probs = ops.classify(clf, fit(img, clf.entry.resolution)[None])[0]
+        probs = ops.classify(clf, fit(img, clf.entry.resolution)[None].copy())[0]
         best = int(probs.argmax())
         return best, {"identity": names[best], "source": f"predicted by {clf.id}", "probability": float(probs[best])}
 

@@ -3,7 +3,8 @@ import os
 import pytest
 import torch
 
-torch.set_num_threads(min(2, os.cpu_count() or 1))
+# One thread: on a shared 2-core machine two threads make small ops ~100x slower under load.
+torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="session")

@@ -14,8 +14,9 @@ the headers ``huggingface_hub.file_download`` reads:
 Files are served from ``folder/{repo_id}/{filename}`` and read on every request, so a test can tamper
 with a file between requests. Each request is recorded in ``requests`` as (method, path).
 
-    with HubServer(folder, {"gallery/tiny": "ab12..."}) as hub:
-        monkeypatch HF_ENDPOINT / huggingface_hub.constants to hub.url
+    with HubServer(folder, {"gallery/tiny": "<40 hex>"}) as hub:
+        ...  # point HF_ENDPOINT (and huggingface_hub.constants, read at import) at hub.url
+    # after the block the port refuses connections: an unreachable Hub
 """
 
 from __future__ import annotations

@@ -532,20 +532,29 @@ def test_settings_from_the_environment():
 
 
 def test_shipped_manifest_every_model_loads_and_works(tmp_path):
-    """Against weights_manifest.json as shipped: every model must load and answer; with no
-    model published yet, the page must say so and point to the training command."""
+    """Against weights_manifest.json as shipped (served with a login, as a host would): every
+    model must load and answer; with no model published yet, the page must say so and point to
+    the training command."""
     manifest = json.loads((PROJECT / "weights_manifest.json").read_text())
     ids = [m["id"] for m in manifest["models"]]
-    env = {"GAN_GALLERY_ROOT": str(PROJECT), "GAN_GALLERY_MANIFEST": None, "GAN_GALLERY_MODELS": None}
+    env = {
+        "GAN_GALLERY_ROOT": str(PROJECT),
+        "GAN_GALLERY_MANIFEST": None,
+        "GAN_GALLERY_MODELS": None,
+        "GAN_GALLERY_AUTH": "ada:lovelace",
+    }
     with running_app(env, PROJECT / "test-artifacts" / "app-shipped.log") as srv:
-        status, health = srv.health()
+        status, health = srv.health()  # the health check needs no login
         assert status == 200
         assert health["unavailable"] == {}, "shipped models that do not load: " + json.dumps(health["unavailable"])
         assert health["models"] == ids
-        client = Client(srv.url, verbose=False)
+        assert get_json(srv.url + "/config")[0] == 401  # the page does
+        with pytest.raises(Exception):  # noqa: B017 (the client's own error type for a refused login)
+            Client(srv.url, verbose=False, auth=("ada", "wrong"))
+        client = Client(srv.url, verbose=False, auth=("ada", "lovelace"))
         assert [m["id"] for m in client.predict(api_name="/list_models")] == ids
         if not ids:
-            page = json.dumps(get_json(srv.url + "/config")[1])
+            page = json.dumps(client.config)
             assert "No models published yet" in page and "python -m training --list" in page
             return
         for entry in manifest["models"]:

@@ -688,8 +688,8 @@ def _get(url: str, timeout: float = 5) -> tuple[int, bytes]:
 
 
 def _serve_until_healthy(rootfs: Path, venv: Path, extra_env: dict[str, str], limit_s: float) -> tuple[dict, str]:
-    """Run /app/docker/entrypoint.sh like the container; return /healthz's JSON once it is 200,
-    and the log.
+    """Run /app/docker/entrypoint.sh like the container; return /healthz's JSON once it is 200
+    (plus "_page_texts", the strings of the page's config), and the log.
     Also checks the health check script, the page, exec, and that nothing was written to /app."""
     port = _free_port()
     env = _container_env(rootfs, venv, port, extra_env)
@@ -734,6 +734,9 @@ def _serve_until_healthy(rootfs: Path, venv: Path, extra_env: dict[str, str], li
         assert result.returncode == 0, result.stdout + result.stderr
         status, page = _get(f"http://127.0.0.1:{port}/", timeout=30)
         assert status == 200 and b"<html" in page.lower(), (status, page[:300])
+        status, config = _get(f"http://127.0.0.1:{port}/config", timeout=30)  # what the page renders
+        assert status == 200, (status, config[:300])
+        health["_page_texts"] = list(_strings(json.loads(config)))
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
@@ -744,6 +747,18 @@ def _serve_until_healthy(rootfs: Path, venv: Path, extra_env: dict[str, str], li
     written = {p for p, m in _snapshot(app_dir).items() if before.get(p) != m}
     assert not written, f"the app wrote into /app, which is read-only to uid 1000 in the image: {sorted(written)}"
     return health, log_tail()
+
+
+def _strings(value):
+    """Every string in decoded JSON."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for v in value.values():
+            yield from _strings(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from _strings(v)
 
 
 def _local_models(root: Path) -> tuple[set[str], set[str]]:
@@ -779,11 +794,14 @@ def test_container_start_command_serves_the_gallery(fresh_venv, tiny_gallery, tm
     assert set(health["unavailable"]) == {tampered}, health
     assert "sha-256" in health["unavailable"][tampered].lower(), health["unavailable"]
     assert tampered in log and "refused" in log.lower(), f"the log does not say {tampered} was refused:\n{log}"
+    page = [s for s in health.pop("_page_texts") if tampered in s and "refused" in s.lower()]
+    assert page, f"the page does not say {tampered} was refused"
 
     # 2. The shipped manifest and weights baked into the image (GAN_GALLERY_ROOT unset): every
     #    model whose files the image holds serves; the others are listed as unavailable.
     present, missing = _local_models(rootfs / "app")
     health, _ = _serve_until_healthy(rootfs, fresh_venv, {}, limit_s=900)
+    health.pop("_page_texts")
     assert health["status"] == "ok"
     assert set(health["models"]) == present, health
     assert set(health["unavailable"]) == missing, health

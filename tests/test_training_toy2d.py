@@ -16,6 +16,15 @@ from training.toy2d_live import MAX_STEPS, live_config, live_run
 TINY = dict(g_hidden=16, g_depth=2, d_hidden=16, d_depth=2, batch_size=8, device="cpu", eval_samples=100)
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Small networks: one thread is fastest, and far faster on a busy machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def _family(**settings) -> Toy2DFamily:
     torch.manual_seed(0)
     return build(Toy2DFamily, Toy2DConfig(**{**TINY, **settings}))

@@ -4,6 +4,7 @@ path against a local Hub (tests/hub_server.py): download, offline cache, unreach
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -69,8 +70,6 @@ def record_of(entry: dict, relpath: str) -> dict:
 def rewrite(root: Path, path: Path, data: bytes) -> None:
     """Replace a file and update its manifest record, as a (malicious) publisher would: the
     SHA-256 then matches and the content checks behind it are what must refuse the file."""
-    import hashlib
-
     path.write_bytes(data)
     relpath = path.relative_to(root).as_posix()
     model_id = relpath.split("/")[1]
