@@ -55,6 +55,8 @@ def build_app(gallery: Gallery, concurrency: int = 2, queue_size: int = 64) -> g
     """The whole page for a loaded Gallery; tests build it the same way ``python app.py`` does."""
     gpu = {"concurrency_id": "gpu", "concurrency_limit": concurrency}
     raw = {"preprocess": False, **gpu}  # inputs arrive as sent; the service checks every one
+    # replaying recorded runs draws plots only (no model work): it must not hold the GPU slot
+    replay = {"preprocess": False, "concurrency_id": "replay", "concurrency_limit": concurrency}
     samplers, faces = gallery.ids("sample", "cvae-gan"), gallery.ids("cvae-gan", encoder=True)
     translators, toys = gallery.ids("pix2pix"), gallery.mixtures()
 
@@ -395,7 +397,7 @@ def build_app(gallery: Gallery, concurrency: int = 2, queue_size: int = 64) -> g
                 m_step.release(
                     gallery.mode_coverage, [m_mixture, m_step], [m_plot, m_counts], api_visibility="private", **raw
                 )
-                m_play.click(do_play, [m_mixture, m_step], [m_step, m_plot, m_counts], api_name="replay", **raw)
+                m_play.click(do_play, [m_mixture, m_step], [m_step, m_plot, m_counts], api_name="replay", **replay)
 
                 gr.Markdown(
                     "### Live: a bounded training run on this server\nPacking (PacGAN) lets the "

@@ -33,7 +33,7 @@ from PIL import Image, ImageDraw
 from . import ops
 from .images import ImageInputError, canny_edges, fit, grid, open_image, to_gif, to_pil
 from .manifest import ModelEntry
-from .mixtures import MIXTURES, mode_coverage
+from .mixtures import MIXTURES, mode_coverage, sample_mixture
 from .store import LoadedModel, ModelStore, default_device
 
 log = logging.getLogger(__name__)
@@ -253,8 +253,10 @@ def _toy_panel(ax, points, mixture: str, title: str, critic=None, extent=None) -
         cs = ax.contourf(xs, ys, np.asarray(critic, dtype=np.float32), levels=14, cmap="coolwarm", alpha=0.55)
         ax.figure.colorbar(cs, ax=ax, fraction=0.046, pad=0.02, label="critic score")
         lim = max(lim, abs(xmin), abs(xmax), abs(ymin), abs(ymax))
+    real, _ = sample_mixture(centres, sigma, 500, torch.Generator().manual_seed(REFERENCE_SEED))
+    ax.scatter(real[:, 0].numpy(), real[:, 1].numpy(), s=2, c="black", alpha=0.5)
     c = centres.numpy()
-    ax.scatter(c[:, 0], c[:, 1], s=140, facecolors="none", edgecolors="black", linewidths=1.2, label="real modes")
+    ax.scatter(c[:, 0], c[:, 1], s=140, facecolors="none", edgecolors="black", linewidths=1.2)
     p = np.asarray(points, dtype=np.float32)
     ax.scatter(p[:, 0], p[:, 1], s=3, c="tab:orange", alpha=0.6, label="generated")
     ax.set_xlim(-lim, lim)
@@ -264,7 +266,7 @@ def _toy_panel(ax, points, mixture: str, title: str, critic=None, extent=None) -
     from matplotlib.lines import Line2D
 
     handles = [
-        Line2D([], [], marker="o", ls="", mfc="none", mec="black", ms=8, label="real modes"),
+        Line2D([], [], marker="o", ls="", mfc="none", mec="black", ms=8, label="real modes and samples"),
         Line2D([], [], marker="o", ls="", color="tab:orange", ms=4, label="generated"),
     ]
     ax.legend(handles=handles, loc="lower right", fontsize=7)
@@ -442,6 +444,8 @@ class Gallery:
 
     def load(self) -> None:
         self.store.load_all()
+        for model_id in self.ids("toy2d"):  # measured once here, so a replay only draws
+            self.shipped_coverage(self.store.models[model_id])
         self.loaded = True
 
     # ---------------------------------------------------------------- lookups

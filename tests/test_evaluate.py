@@ -322,6 +322,7 @@ def test_digit_metrics(evaluated):
     m = evaluated["tiny-digits"]
     v = m["values"]
     assert m["feature_network"] == "digits-classifier" and m["samples"] == N
+    assert set(m["feature_network_sha256"]) == {"classifier"} and set(m["weights_sha256"]) == {"generator"}
     for key in ("frechet_distance", "kid", "precision", "recall", "density", "coverage", "inception_score"):
         assert key in v and key in m["reference"]
     assert 0 <= v["min_class_fraction"] <= 0.1 <= v["max_class_fraction"] <= 1
@@ -374,6 +375,7 @@ def test_pix2pix_and_emoji_and_classifier_metrics(evaluated):
     assert {"nn_rms_to_train", "near_copy_fraction", "feature_diversity", "sharpness_ratio"} == set(emoji["values"])
     clf = evaluated["digits-classifier"]
     assert clf["samples"] == N and clf["feature_network"] is None  # --samples caps the 100 test images
+    assert clf["feature_network_sha256"] is None
     assert 0 <= clf["values"]["accuracy"] <= 1
 
 

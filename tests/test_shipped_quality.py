@@ -118,6 +118,10 @@ def test_shipped_model_meets_its_bar(model_id, measured):
     assert fresh["weights_sha256"] == recorded.get("weights_sha256", fresh["weights_sha256"]), (
         f"{model_id}: the metrics were measured on other weights; run python -m training.evaluate {model_id}"
     )
+    assert fresh["feature_network_sha256"] == recorded.get("feature_network_sha256", fresh["feature_network_sha256"]), (
+        f"{model_id}: measured in the features of an earlier {fresh['feature_network']}; "
+        f"run python -m training.evaluate {model_id}"
+    )
     for key, value in recorded["values"].items():
         assert key in fresh["values"], f"{model_id}: {key} is no longer measured"
         assert close(value, fresh["values"][key], key), (

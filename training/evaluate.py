@@ -169,11 +169,12 @@ def classifier_outputs(clf: LoadedModel, images: torch.Tensor) -> tuple[torch.Te
 
 
 def generate_images(model: LoadedModel, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-    """Latents (and labels) -> uint8 (N, C, H, W), in batches, through the app's uint8 conversion."""
+    """Latents (and labels) -> uint8 (N, C, H, W), in batches, through the app's uint8 conversion;
+    always in float32 (never the bf16 fast path), so numbers agree across devices."""
     out = []
     for start in range(0, len(z), BATCH):
         y = labels[start : start + BATCH] if labels is not None else None
-        out.append(torch.from_numpy(generate(model, z[start : start + BATCH], y)))
+        out.append(torch.from_numpy(generate(model, z[start : start + BATCH], y, fast=False)))
     return torch.cat(out).permute(0, 3, 1, 2).contiguous()
 
 
@@ -617,6 +618,7 @@ def measure(model_id: str, samples: int | None = None, seed: int = 0, ctx: Conte
         "wall_time_s": round(time.perf_counter() - start, 1),
         "date": datetime.date.today().isoformat(),
         "weights_sha256": _weights_fingerprint(model.entry),
+        "feature_network_sha256": _weights_fingerprint(ctx.models[feature_network].entry) if feature_network else None,
     }
 
 

@@ -199,17 +199,18 @@ class CVAEGANFamily(Family):
             out["c"] = c_loss.detach()
             out["c_acc"] = (logits.argmax(1) == y).float().mean()
 
-        # E and G forward: reconstructions x' from q(z | x, c), samples x_p from the prior, one G call
+        # E and G forward: reconstructions x' from q(z | x, c) and samples x_p from the prior, in two
+        # separate G calls: in one mixed batch, G's batch norm would let the reconstructions lean on
+        # the prior half's statistics, and the encoder learns to move its codes away from the prior
         with ctx.autocast():
             z_p = torch.randn(n, cfg.z_dim, device=x.device)
+            x_rec = None
             if E is not None:
                 mu, logvar = E(x, y)
                 logvar = logvar.float().clamp(-30, 20)
                 z = mu.float() + torch.randn_like(mu, dtype=torch.float32) * (0.5 * logvar).exp()
-                both = G(torch.cat([z, z_p]), torch.cat([y, y]))
-                x_rec, x_p = both[:n], both[n:]
-            else:
-                x_rec, x_p = None, G(z_p, y)
+                x_rec = G(z, y)
+            x_p = G(z_p, y)
         fakes = x_p if x_rec is None else torch.cat([x_rec, x_p])
         y_fakes = y if x_rec is None else torch.cat([y, y])
 
