@@ -44,7 +44,8 @@ class Toy2DConfig(TrainConfig):
     lr_d: float = 1e-4
     beta1: float = 0.5
     beta2: float = 0.999
-    lr_final: float = 1.0  # learning rates decay linearly to this fraction at the last step
+    lr_final: float = 1.0  # learning rates decay linearly to this fraction at the last step...
+    lr_decay_from: float = 0.0  # ...starting at this fraction of the run (constant before)
     n_critic: int = 1  # D steps per G step
     clip: float = 0.0  # WGAN weight clipping bound (0: off)
     gp_weight: float = 0.0  # WGAN-GP lambda (0: off)
@@ -154,7 +155,9 @@ class Toy2DFamily(Family):
         cfg = self.cfg
         if cfg.lr_final == 1.0:
             return
-        scale = 1 - (1 - cfg.lr_final) * step / max(cfg.steps - 1, 1)
+        start = int(cfg.lr_decay_from * cfg.steps)
+        progress = max(step - start, 0) / max(cfg.steps - 1 - start, 1)
+        scale = 1 - (1 - cfg.lr_final) * min(progress, 1.0)
         for (_, _, lr), opt in zip(self._nets_lrs(), self.opts.values(), strict=True):
             for group in opt.param_groups:
                 group["lr"] = lr * scale
