@@ -14,8 +14,10 @@ import os
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio is imported
 
 import gradio as gr  # noqa: E402
+from starlette.middleware import Middleware  # noqa: E402
 
 from gan_models import service  # noqa: E402
+from gan_models.images import harden_pillow  # noqa: E402
 from gan_models.service import ALL_CLASSES, AUTO_IDENTITY, INPUT_KINDS, Gallery, is_api_call  # noqa: E402
 
 DICE_JS = "() => Math.floor(Math.random() * 4294967296)"  # a seed in 0..2**32-1
@@ -60,7 +62,7 @@ def build_app(gallery: Gallery, concurrency: int = 2, queue_size: int = 64) -> g
     samplers, faces = gallery.ids("sample", "cvae-gan"), gallery.ids("cvae-gan", encoder=True)
     translators, toys = gallery.ids("pix2pix"), gallery.mixtures()
 
-    with gr.Blocks(title="GAN Gallery", analytics_enabled=False, delete_cache=(3600, 3600)) as demo:
+    with service.SafeBlocks(title="GAN Gallery", analytics_enabled=False, delete_cache=(3600, 3600)) as demo:
         gr.Markdown(
             "# GAN Gallery\nGenerative adversarial networks trained on real data: sample, interpolate, "
             "swap identities, translate drawings, and watch mode collapse happen (and not happen)."
@@ -355,7 +357,7 @@ def build_app(gallery: Gallery, concurrency: int = 2, queue_size: int = 64) -> g
                     [p_model, p_sketch, p_dropout, p_draws, p_seed],
                     outputs,
                     api_name="translate_sketch",
-                    **gpu,
+                    **gpu,  # Gradio decodes the drawing (it may arrive as blobs): images.harden_pillow bounds it
                 )
                 p_edges_go.click(
                     gallery.extract_edges,
@@ -510,7 +512,14 @@ def create_app(settings: service.Settings | None = None) -> tuple[gr.Blocks, Gal
     return build_app(gallery, settings.concurrency, settings.queue_size), gallery
 
 
+def launch(demo: gr.Blocks, gallery: Gallery, settings: service.Settings, **extra):
+    """Serve the page as ``python app.py`` does (tests pass prevent_thread_lock=True)."""
+    harden_pillow()  # any image decoded in this process: accepted formats only, pixels capped
+    app_kwargs = {"routes": [service.health_route(gallery)], "middleware": [Middleware(service.RequestGuard)]}
+    return demo.launch(**{**settings.launch_kwargs(), **extra}, app_kwargs=app_kwargs, css=CSS)
+
+
 if __name__ == "__main__":
     settings = service.settings_from_env()
     demo, gallery = create_app(settings)
-    demo.launch(**settings.launch_kwargs(), app_kwargs={"routes": [service.health_route(gallery)]}, css=CSS)
+    launch(demo, gallery, settings)

@@ -8,6 +8,7 @@ limit before decoding, EXIF orientation is applied and the mode normalised.
 from __future__ import annotations
 
 import io
+import warnings
 
 import numpy as np
 import torch
@@ -57,6 +58,18 @@ def to_gif(frames: np.ndarray, fps: float = 12.0, scale: int = 1) -> bytes:
     buf = io.BytesIO()
     loop[0].save(buf, format="GIF", save_all=True, append_images=loop[1:], duration=int(1000 / fps), loop=0)
     return buf.getvalue()
+
+
+def harden_pillow() -> None:
+    """For the serving process: whatever code opens an image there (ours, or Gradio's own
+    decoding of a sketchpad drawing) meets the same limits as ``open_image``: only the accepted
+    formats are recognised without being asked for by name (no TIFF, PSD, EPS/Ghostscript, PDF,
+    ...), and Pillow's decompression-bomb check refuses more than ``MAX_PIXELS`` pixels (its
+    error threshold is twice MAX_IMAGE_PIXELS). Saving in other formats is unaffected."""
+    Image.init()  # every plugin registered first, so none re-registers itself later
+    Image.ID[:] = [name for name in Image.ID if name in ALLOWED_FORMATS]
+    Image.MAX_IMAGE_PIXELS = MAX_PIXELS // 2
+    warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)  # within MAX_PIXELS: fine
 
 
 def open_image(data: bytes | str, mode: str = "RGB") -> Image.Image:

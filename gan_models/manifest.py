@@ -20,7 +20,9 @@ Schema (version 1)::
         "extras": {"mixture": "ring"},          # optional, task-specific settings (toy2d: mixture name)
         "hub": {"repo_id": "org/name", "revision": "<commit>"},  # optional: where missing files come from
         "training": {"command": "python -m training ...", "device": "cpu", "steps": 2000, "wall_time_s": 61.0},
-        "metrics": {"command": "python -m training.evaluate <id>", "values": {...}, "details": {...}}
+        "metrics": {"command": "python -m training.evaluate <id>", "values": {...}, "details": {...}},
+        "below_bar": "why"                      # optional: shipped although it misses its quality bar
+                                                # (tests/test_shipped_quality.py holds this honest)
      }]}
 
 Paths are relative to the project root; on the Hub a file's name is its path below weights/<id>/.
@@ -88,6 +90,7 @@ class ModelEntry:
     hub: dict | None = None
     extra_files: tuple[FileRecord, ...] = ()
     extras: dict = field(default_factory=dict)
+    below_bar: str | None = None  # shipped although it misses its quality bar, and why
 
     @property
     def num_classes(self) -> int:
@@ -195,7 +198,15 @@ def parse_entry(d: dict, architectures) -> ModelEntry:
         hub=hub,
         extra_files=tuple(_file(f, f"{where}: extra_files", model_id) for f in d.get("extra_files", [])),
         extras=d.get("extras", {}) if isinstance(d.get("extras", {}), dict) else {},
+        below_bar=_below_bar(d, where),
     )
+
+
+def _below_bar(d: dict, where: str) -> str | None:
+    note = d.get("below_bar")
+    if note is not None and (not isinstance(note, str) or not note.strip()):
+        raise ManifestError(f"{where}: below_bar must be a non-empty explanation")
+    return note
 
 
 def parse_manifest(data) -> dict[str, ModelEntry]:

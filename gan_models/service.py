@@ -11,16 +11,22 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextvars
+import errno
 import functools
+import gc
 import html
 import inspect
+import itertools
 import json
 import logging
 import math
 import os
+import shutil
 import tempfile
 import threading
 import time
+import traceback
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +34,7 @@ from pathlib import Path
 import gradio as gr
 import numpy as np
 import torch
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, UnidentifiedImageError
 
 from . import ops
 from .images import ImageInputError, canny_edges, fit, grid, open_image, to_gif, to_pil
@@ -69,6 +75,17 @@ class InputError(ValueError):
     """A request we refuse; the message is shown to the user as it is."""
 
 
+class ServiceUnavailable(RuntimeError):
+    """A request we could not serve now (busy, too slow, out of memory, no room for results);
+    the message is shown as it is, and the server keeps serving."""
+
+
+DEFAULT_TIMEOUT_S = 120.0  # GAN_GALLERY_TIMEOUT_S: per-request deadline of model work (0 = none)
+MIN_FREE_BYTES = 32 * 2**20  # a temporary folder with less room than this counts as full
+MAX_BODY_BYTES = 16 * 2**20  # any request body (JSON with data: URLs, uploads); uploads stop at 10 MB
+MAX_DATA_URL_CHARS = MAX_BODY_BYTES  # base64 text of one data: URL image
+
+
 # --------------------------------------------------------------------------- settings
 
 
@@ -82,6 +99,7 @@ class Settings:
     server_port: int
     root_path: str | None
     auth: tuple[str, str] | None
+    timeout_s: float | None = DEFAULT_TIMEOUT_S  # GAN_GALLERY_TIMEOUT_S; None = no deadline
 
     def launch_kwargs(self) -> dict:
         """Everything ``demo.launch`` needs besides the health route."""
@@ -93,11 +111,42 @@ class Settings:
             "root_path": self.root_path,
             "max_file_size": "10mb",
             "allowed_paths": None,
+            "blocked_paths": blocked_paths(),
             "mcp_server": False,
             "ssr_mode": False,
             "show_error": False,
+            "enable_monitoring": False,  # else GET /monitoring prints a traffic dashboard's key to the log
+            "run_history": False,  # no run records, no "save runs to a Hub bucket" from the page
             "footer_links": ["api", "gradio"],
         }
+
+
+def blocked_paths() -> list[str]:
+    """Never served, whatever else is configured: the weights, the manifest, the Hugging Face
+    cache, and the project's .env and .git (Gradio refuses these before its other checks)."""
+    from huggingface_hub import constants
+
+    from .manifest import PROJECT_ROOT, weights_root
+
+    root = weights_root()
+    paths = [root / "weights", root / "weights_manifest.json", PROJECT_ROOT / ".env", PROJECT_ROOT / ".git"]
+    paths.append(Path(constants.HF_HOME))
+    if os.environ.get("GAN_GALLERY_MANIFEST"):
+        paths.append(Path(os.environ["GAN_GALLERY_MANIFEST"]))
+    return sorted({str(p.resolve()) for p in paths})
+
+
+def _timeout_env(env) -> float | None:
+    raw = env.get("GAN_GALLERY_TIMEOUT_S", "").strip()
+    if not raw:
+        return DEFAULT_TIMEOUT_S
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"GAN_GALLERY_TIMEOUT_S must be a number of seconds, got {raw!r}") from None
+    if not value >= 0 or math.isinf(value):
+        raise ValueError(f"GAN_GALLERY_TIMEOUT_S must be 0 (no deadline) or a positive number, got {raw!r}")
+    return value or None
 
 
 def _int_env(env, name: str, default: int, low: int = 1) -> int:
@@ -133,43 +182,120 @@ def settings_from_env(env=None) -> Settings:
         server_port=_int_env(env, "GRADIO_SERVER_PORT", 7860),
         root_path=env.get("GAN_GALLERY_ROOT_PATH") or None,
         auth=auth,
+        timeout_s=_timeout_env(env),
     )
 
 
 # --------------------------------------------------------------------------- errors
 
 
-def plain_errors(action: str):
-    """Turn refused inputs into ``gr.Error`` with their message, and anything unexpected into
-    a short message (the traceback goes to the server log, never to the page)."""
+STORAGE_ERRNOS = {errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EPERM, errno.EDQUOT, errno.ENOTDIR}
+
+
+def storage_message(action: str, what: str = "results") -> str:
+    return (
+        f"{action} could not be done: the server has no room for {what} right now (its temporary folder "
+        "is full or read-only). Nothing was computed; please try again later."
+    )
+
+
+def out_of_memory_message(action: str) -> str:
+    return f"{action} ran out of GPU memory. Try fewer images, steps or draws; the server keeps serving."
+
+
+def free_memory() -> None:
+    """After an out-of-memory error: drop what the failed request held."""
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+class _Unbounded:
+    """A semaphore that never makes anyone wait (work without a model-work slot)."""
+
+    def acquire(self, timeout: float | None = None) -> bool:
+        return True
+
+    def release(self) -> None:
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        pass
+
+
+_NO_SLOTS = _Unbounded()
+_GLOBAL_RNG_LOCK = threading.Lock()  # around the few steps that seed torch's global RNG
+
+
+def plain_errors(action: str, slot: bool = True):
+    """Serve one request of a ``Gallery`` method: refuse it at once when the temporary folder
+    cannot take results, run it under the gallery's deadline and model-work slots, and turn
+    every failure into ``gr.Error`` with a plain message (refused inputs with their own message,
+    out of memory, too slow, busy, no room for results; anything unexpected as a short message
+    while the traceback goes to the server log, never to the page). ``slot=False``: work that
+    draws plots only (no model), bounded by the deadline but not by the model-work slots."""
 
     def wrap(fn):
-        def convert(e: Exception) -> gr.Error:
+        def convert(gallery, e: Exception) -> gr.Error:
             if isinstance(e, gr.Error):
                 return e
-            if isinstance(e, ImageInputError | InputError | ValueError | LookupError):
+            if isinstance(e, ImageInputError | InputError | ValueError | LookupError | ServiceUnavailable):
                 msg = e.args[0] if isinstance(e, LookupError) and e.args else str(e)
                 return gr.Error(html.escape(str(msg), quote=False), print_exception=False)
-            log.exception("%s failed", action)
+            if isinstance(e, torch.OutOfMemoryError):
+                gallery.count_fault("out_of_memory")
+                log.warning("%s ran out of memory: %s", action, e)
+                return gr.Error(out_of_memory_message(action.capitalize()), print_exception=False)
+            if isinstance(e, OSError) and e.errno in STORAGE_ERRNOS:
+                gallery.count_fault("storage")
+                log.error("%s could not write its results: %s", action, e)
+                return gr.Error(storage_message(action.capitalize()), print_exception=False)
+            gallery.count_fault("internal")
+            log.exception("%s failed", action, exc_info=e)
             return gr.Error(f"{action} failed on the server ({type(e).__name__}); the server keeps serving.")
+
+        def fail(gallery, e: Exception) -> gr.Error:
+            """The plain error for ``e``, with ``e`` let go of: the failed request's frames are
+            cleared, so the tensors they held (on the GPU too) are freed now, not whenever the
+            error raised to Gradio and its traceback are dropped."""
+            error = convert(gallery, e)
+            if error is not e:
+                traceback.clear_frames(e.__traceback__)
+            if isinstance(e, torch.OutOfMemoryError):
+                free_memory()
+            return error
 
         if inspect.isgeneratorfunction(fn):
 
             @functools.wraps(fn)
-            def gen_wrapper(*args, **kwargs):
+            def gen_wrapper(self, *args, **kwargs):
+                error = None
                 try:
-                    yield from fn(*args, **kwargs)
+                    self.check_storage()
+                    steps = fn(self, *args, **kwargs)
+                    while True:  # every step is model work with its own deadline
+                        try:
+                            item = self.run_bounded(action, next, (steps,), slot=slot)
+                        except StopIteration:
+                            return
+                        yield item
                 except Exception as e:
-                    raise convert(e) from None
+                    error = fail(self, e)
+                raise error  # outside the handler: the plain error does not chain the original
 
             return gen_wrapper
 
         @functools.wraps(fn)
-        def wrapper(*args, **kwargs):
+        def wrapper(self, *args, **kwargs):
             try:
-                return fn(*args, **kwargs)
+                self.check_storage()
+                return self.run_bounded(action, fn, (self, *args), kwargs, slot=slot)
             except Exception as e:
-                raise convert(e) from None
+                error = fail(self, e)
+            raise error  # outside the handler: the plain error does not chain the original
 
         return wrapper
 
@@ -177,8 +303,10 @@ def plain_errors(action: str):
 
 
 def _whole(value, what: str, low: int, high: int) -> int:
-    if value is None or isinstance(value, bool) or value == "":
+    if value is None or (isinstance(value, str) and value == ""):
         raise InputError(f"{what} is required (a whole number from {low} to {high})")
+    if isinstance(value, bool):
+        raise InputError(f"{what} must be a whole number from {low} to {high}, got {value!r}")
     try:
         number = int(value)
         exact = number == value or (isinstance(value, str) and str(number) == value.strip())
@@ -382,6 +510,144 @@ def health_route(gallery: Gallery):
     return APIRoute("/healthz", healthz, methods=["GET"], include_in_schema=False)
 
 
+# --------------------------------------------------------------------------- Gradio's own handling
+
+
+def _as_file_data(value):
+    """A bare ``data:`` URL sent for an image input -> the FileData form Gradio validates."""
+    if isinstance(value, str) and value.startswith("data:"):
+        return {"path": None, "url": value, "orig_name": None, "meta": {"_type": "gradio.FileData"}}
+    return value
+
+
+def input_refusal(error: BaseException) -> str:
+    """What to tell a caller whose input Gradio itself refused (before our code saw it)."""
+    from .images import ALLOWED_FORMATS, MAX_PIXELS
+
+    chain, seen = [], error
+    while seen is not None and len(chain) < 8:
+        chain.append(seen)
+        seen = seen.__cause__ or seen.__context__
+    for e in chain:
+        if isinstance(e, Image.DecompressionBombError):
+            return f"the image has too many pixels; at most {MAX_PIXELS:,} are accepted"
+        if isinstance(e, UnidentifiedImageError):
+            return f"not an image in an accepted format ({', '.join(ALLOWED_FORMATS)})"
+        if isinstance(e, OSError) and e.errno in STORAGE_ERRNOS:
+            return storage_message("The request")
+    return (
+        "an input could not be read: images must be uploaded files (gradio_client: handle_file(path)) or "
+        "data: URLs; paths on the server and links elsewhere are refused"
+    )
+
+
+class SafeBlocks(gr.Blocks):
+    """``gr.Blocks`` whose own input and output handling answers in plain words too: an input
+    Gradio refuses (a path that was not uploaded, a link, something that is not a file) and an
+    output it cannot store (its temporary folder full or read-only) become ``gr.Error`` with a
+    clear message instead of an empty error. Image inputs also accept a bare ``data:`` URL."""
+
+    async def preprocess_data(self, block_fn, inputs, state, explicit_call: bool = False):
+        inputs = [
+            _as_file_data(v) if isinstance(block, gr.Image) else v
+            for block, v in zip(block_fn.inputs, inputs, strict=False)
+        ] + list(inputs[len(block_fn.inputs) :])
+        try:
+            if block_fn.preprocess:
+                self._strict_numbers(block_fn, inputs)
+            return await super().preprocess_data(block_fn, inputs, state, explicit_call)
+        except Exception as e:
+            log.warning("input of %s refused by Gradio: %s", block_fn.api_name, e)
+            error = gr.Error(html.escape(self._refusal(block_fn, inputs, e), quote=False), print_exception=False)
+        raise error
+
+    @staticmethod
+    def _strict_numbers(block_fn, inputs) -> None:
+        """Gradio would round 1.5 (or True) into a whole-number field; refuse it instead."""
+        for block, value in zip(block_fn.inputs, inputs, strict=False):
+            if not isinstance(block, gr.Number) or block.precision != 0 or value is None:
+                continue
+            whole = isinstance(value, int) or (isinstance(value, float) and value.is_integer())
+            if isinstance(value, bool) or not whole:
+                raise gr.Error(f"{block.label}: must be a whole number, got {str(value)[:60]!r}")
+
+    @staticmethod
+    def _refusal(block_fn, inputs, error: Exception) -> str:
+        """Name the input Gradio refused: the first plain input (number, slider, choice) whose own
+        check fails, else the file inputs."""
+        for block, value in zip(block_fn.inputs, inputs, strict=False):
+            if isinstance(block, gr.Image | gr.ImageEditor):
+                continue
+            try:
+                block.preprocess(value)
+            except Exception as e:
+                reason = e.message if isinstance(e, gr.Error) else f"{str(value)[:60]!r} is not a valid value"
+                return f"{block.label or type(block).__name__}: {reason}"
+        if isinstance(error, gr.Error):
+            return error.message
+        return input_refusal(error)
+
+    async def postprocess_data(self, block_fn, predictions, state):
+        try:
+            return await super().postprocess_data(block_fn, predictions, state)
+        except gr.Error:
+            raise
+        except OSError as e:
+            if e.errno not in STORAGE_ERRNOS:
+                raise
+            log.error("results of %s could not be stored: %s", block_fn.api_name, e)
+            raise gr.Error(storage_message("The request"), print_exception=False) from None
+
+
+class RequestGuard:
+    """ASGI middleware in front of every route: request bodies larger than ``max_bytes`` are
+    refused with 413 before they are read into memory (JSON with data: URLs included; uploads
+    stop at Gradio's own 10 MB cap), and a route that fails for want of disk room (an upload into
+    a full or read-only temporary folder) answers 507 with a plain message instead of a bare 500."""
+
+    def __init__(self, app, max_bytes: int = MAX_BODY_BYTES):
+        self.app, self.max_bytes = app, max_bytes
+
+    async def _answer(self, send, status: int, detail: str) -> None:
+        body = json.dumps({"detail": detail}).encode()
+        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        too_large = f"the request is larger than {self.max_bytes // 2**20} MB"
+        length = dict(scope.get("headers") or []).get(b"content-length")
+        if length is not None and (not length.isdigit() or int(length) > self.max_bytes):
+            return await self._answer(send, 413, too_large)
+        seen = {"bytes": 0, "over": False, "started": False}
+
+        async def limited_receive():
+            message = await receive()
+            if message["type"] == "http.request":
+                seen["bytes"] += len(message.get("body", b""))
+                if seen["bytes"] > self.max_bytes:
+                    seen["over"] = True
+                    return {"type": "http.disconnect"}
+            return message
+
+        async def tracked_send(message):
+            if message["type"] == "http.response.start":
+                seen["started"] = True
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, tracked_send)
+        except OSError as e:
+            if seen["started"] or e.errno not in STORAGE_ERRNOS:
+                raise
+            log.error("%s failed for want of disk room: %s", scope.get("path"), e)
+            return await self._answer(send, 507, storage_message("The upload", "files"))
+        if seen["over"] and not seen["started"]:
+            await self._answer(send, 413, too_large)
+
+
 # --------------------------------------------------------------------------- the service
 
 
@@ -426,21 +692,130 @@ def _fmt(value) -> str:
 class Gallery:
     """The loaded models and every request the app serves."""
 
-    def __init__(self, store: ModelStore, requested: list[str] | None = None):
+    def __init__(
+        self,
+        store: ModelStore,
+        requested: list[str] | None = None,
+        timeout_s: float | None = None,
+        concurrency: int | None = None,
+    ):
         self.store = store
         self.loaded = False  # True once load_all has finished: /healthz answers 200
         self.requested_unknown = sorted(set(requested or []) - set(store.entries))
         self._cache: dict = {}
         self._cache_lock = threading.Lock()
         self.out_dir = Path(tempfile.mkdtemp(prefix="gan-gallery-"))
+        # Deadline and slots of model work. Gradio's "gpu" concurrency group admits `concurrency`
+        # requests at once; a request past its deadline is answered at once, but its computation
+        # cannot be killed, so it keeps its slot here until it really ends (an overdue request):
+        # later requests wait for a free slot within their own deadline, never oversubscribing.
+        self.timeout_s = timeout_s or None
+        self.concurrency = concurrency or 1
+        self._slots = threading.BoundedSemaphore(self.concurrency)
+        self._state_lock = threading.Lock()
+        self.overdue = 0  # computations past their deadline that still run
+        self.faults = {"timeout": 0, "busy": 0, "out_of_memory": 0, "storage": 0, "internal": 0}
 
     @classmethod
     def from_settings(cls, settings: Settings, load: bool = True) -> Gallery:
         store = ModelStore(device=settings.device, only=settings.models)
-        gallery = cls(store, settings.models)
+        gallery = cls(store, settings.models, timeout_s=settings.timeout_s, concurrency=settings.concurrency)
         if load:
             gallery.load()
         return gallery
+
+    # ---------------------------------------------------------------- reliability
+
+    def count_fault(self, kind: str) -> None:
+        with self._state_lock:
+            self.faults[kind] = self.faults.get(kind, 0) + 1
+
+    def temp_folders(self) -> list[Path]:
+        """Where results go: Gradio's cache (GRADIO_TEMP_DIR) and our own output folder."""
+        from gradio.utils import get_upload_folder
+
+        return [Path(get_upload_folder()), self.out_dir]
+
+    def check_storage(self) -> None:
+        """Refuse a request before any work when a temporary folder cannot take its results."""
+        for folder in self.temp_folders():
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+                fd, probe = tempfile.mkstemp(prefix=".write-probe-", dir=folder)
+                os.close(fd)
+                os.unlink(probe)
+                free = shutil.disk_usage(folder).free
+            except OSError as e:
+                self.count_fault("storage")
+                log.error("temporary folder %s is not writable: %s", folder, e)
+                raise ServiceUnavailable(storage_message("The request")) from None
+            if free < MIN_FREE_BYTES:
+                self.count_fault("storage")
+                log.error("temporary folder %s is full: %d bytes free", folder, free)
+                raise ServiceUnavailable(storage_message("The request"))
+
+    def run_bounded(self, action: str, fn, args: tuple = (), kwargs: dict | None = None, slot: bool = True):
+        """Run ``fn`` on one model-work slot, answering within the deadline: "busy" when no slot
+        freed in time, "took too long" when the computation itself overran (it then finishes
+        in the background, holding its slot, and /healthz counts it as overdue)."""
+        kwargs = kwargs or {}
+        slots = self._slots if slot else _NO_SLOTS
+        if self.timeout_s is None:
+            with slots:
+                return fn(*args, **kwargs)
+        job = {"state": "waiting"}  # waiting -> running -> done, or abandoned / overdue
+        done = threading.Event()
+        context = contextvars.copy_context()  # gr.Progress and the request travel with the work
+
+        def work():
+            while not slots.acquire(timeout=0.25):
+                with self._state_lock:
+                    if job["state"] == "abandoned":
+                        return
+            try:
+                with self._state_lock:
+                    if job["state"] == "abandoned":
+                        return
+                    job["state"] = "running"
+                try:
+                    job["value"] = context.run(fn, *args, **kwargs)
+                except BaseException as e:  # handed to the request's thread
+                    job["error"] = e
+            finally:
+                slots.release()
+                with self._state_lock:
+                    if job["state"] == "overdue":
+                        self.overdue -= 1
+                        log.warning("%s finished %.1f s after its deadline", action, time.monotonic() - job["due"])
+                    job["state"] = "done"
+                done.set()
+
+        threading.Thread(target=work, name=f"gallery-{action}", daemon=True).start()
+        if not done.wait(self.timeout_s):
+            with self._state_lock:
+                state = job["state"]
+                if state == "waiting":
+                    job["state"] = "abandoned"
+                    self.faults["busy"] += 1
+                elif state == "running":
+                    job["state"], job["due"] = "overdue", time.monotonic()
+                    self.overdue += 1
+                    self.faults["timeout"] += 1
+            if state == "waiting":
+                raise ServiceUnavailable(
+                    f"The server is busy: {action} waited {self.timeout_s:g} s for the model and did not get "
+                    "its turn. Nothing was computed; please try again in a moment."
+                )
+            if state == "running":
+                log.error("%s took longer than %g s; answered as too slow", action, self.timeout_s)
+                raise ServiceUnavailable(
+                    f"{action.capitalize()} took too long (more than {self.timeout_s:g} s) and was given up. "
+                    "Try fewer images, steps or draws; the server keeps serving."
+                )
+            done.wait()  # it finished between the two checks
+        if "error" in job:
+            raise job["error"]
+        return job["value"]
 
     def load(self) -> None:
         self.store.load_all()
@@ -451,9 +826,21 @@ class Gallery:
     # ---------------------------------------------------------------- lookups
 
     def health(self) -> tuple[int, dict]:
+        """(HTTP status, body) of /healthz: 503 while loading and while every model-work slot is
+        held by a computation past its deadline ("stalled"); "degraded" while some are."""
         if not self.loaded:
             return 503, {"status": "loading", "models": [], "unavailable": {}}
-        return 200, {"status": "ok", "models": list(self.store.models), "unavailable": dict(self.store.errors)}
+        with self._state_lock:
+            overdue, faults = self.overdue, dict(self.faults)
+        status = "ok" if overdue == 0 else "stalled" if overdue >= self.concurrency else "degraded"
+        body = {
+            "status": status,
+            "models": list(self.store.models),
+            "unavailable": dict(self.store.errors),
+            "overdue": overdue,
+            "faults": faults,
+        }
+        return (503 if status == "stalled" else 200), body
 
     def ids(self, *tasks: str, encoder: bool = False) -> list[str]:
         """Loaded models of the given tasks (all tasks when none given)."""
@@ -562,6 +949,7 @@ class Gallery:
             "training_command": entry.training.get("command"),
             "metrics_command": entry.metrics.get("command"),
             "metrics": entry.metrics,
+            "below_bar": entry.below_bar,
         }
 
     def list_models(self) -> list[dict]:
@@ -593,6 +981,8 @@ class Gallery:
         if d["credit"]:
             licence += f"; credit: {esc(d['credit'])}"
         out.append(licence)
+        if d["below_bar"]:
+            out.append(f"**Below its quality bar:** {esc(d['below_bar'])}")
         if not d["available"]:
             out.append(f"**Unavailable:** {esc(d['reason'] or '')}")
         else:
@@ -714,6 +1104,8 @@ class Gallery:
         if isinstance(upload, dict):  # FileData-shaped dicts from API callers
             upload = upload.get("path") or upload.get("url")
         if isinstance(upload, str) and upload.startswith("data:"):
+            if len(upload) > MAX_DATA_URL_CHARS:
+                raise ImageInputError(f"the image data URL is longer than {MAX_DATA_URL_CHARS // 2**20} MB")
             try:
                 data = base64.b64decode(upload.split(",", 1)[1], validate=True)
             except (IndexError, binascii.Error):
@@ -1037,6 +1429,9 @@ class Gallery:
     @plain_errors("the replay")
     def mode_coverage(self, mixture, snapshot) -> tuple[np.ndarray, dict]:
         """Recorded runs of one mixture side by side at one snapshot -> (plot, counters)."""
+        return self._coverage(mixture, snapshot)
+
+    def _coverage(self, mixture, snapshot) -> tuple[np.ndarray, dict]:
         models = self.toy_models(mixture)
         snapshot = _whole(snapshot, "snapshot", 0, 10**6)
         panels, counters = [], {}
@@ -1051,14 +1446,14 @@ class Gallery:
             counters[model.id] = {**panel["counters"], "shipped_generator": self.shipped_coverage(model)}
         return toy_plot(panels, mixture), counters
 
-    @plain_errors("the replay")
+    @plain_errors("the replay", slot=False)  # plots of recorded runs: no model-work slot
     def replay(self, mixture, start, delay: float = 0.25) -> Iterator[tuple[int, np.ndarray, dict]]:
         """Play the recording from ``start`` (or from the beginning when at the end)."""
         last = self.snapshots(mixture) - 1
         start = _whole(start, "snapshot", 0, 10**6)
         start = 0 if start >= last else start
         for i in range(start, last + 1):
-            plot, counters = self.mode_coverage(mixture, i)
+            plot, counters = self._coverage(mixture, i)
             yield i, plot, counters
             if i < last:
                 time.sleep(delay)
@@ -1082,7 +1477,12 @@ class Gallery:
         if not 0 < lr <= LIVE_MAX_LR:
             raise InputError(f"learning rate must be in (0, {LIVE_MAX_LR}], got {lr!r}")
         every = max(10, steps // 20)
-        for rec in live_run(mixture, loss, pack, steps, lr, seed, every):
+        run = live_run(mixture, loss, pack, steps, lr, seed, every)
+        # live_run draws its initial weights from the global RNG (fork_rng + manual_seed, in its first
+        # step): two runs starting at once would mix their seeds, so runs start one at a time.
+        with _GLOBAL_RNG_LOCK:
+            first = next(run)
+        for rec in itertools.chain([first], run):
             total = rec.get("total_modes", len(MIXTURES[mixture][0]))
             counters = {
                 "step": int(rec["step"]),
@@ -1102,7 +1502,7 @@ class Gallery:
     def histogram_ids(self) -> list[str]:
         return [e.id for e in self.store.entries.values() if (e.metrics.get("details") or {}).get("mode_histogram")]
 
-    @plain_errors("the histogram")
+    @plain_errors("the histogram", slot=False)
     def mode_histogram(self, model_id) -> tuple[np.ndarray, dict]:
         """The Stacked MNIST mode histogram a model's evaluation recorded."""
         entry = self.store.entries.get(model_id) if isinstance(model_id, str) else None

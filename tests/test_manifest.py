@@ -280,3 +280,14 @@ def test_tiny_gallery_manifest_is_valid(use_gallery):
         for net in e.networks.values():
             for f in net.files:
                 assert (use_gallery / f.path).stat().st_size == f.bytes
+
+
+def test_below_bar_is_an_explanation():
+    good = entry()
+    good["below_bar"] = "trained 3,000 steps on a CPU; needs GPU time"
+    assert parse_manifest(manifest(good))["mnist-cgan"].below_bar.startswith("trained")
+    assert parse_manifest(manifest(entry()))["mnist-cgan"].below_bar is None
+    for bad in ("", "  ", True, 3):
+        e = entry()
+        e["below_bar"] = bad
+        refused(manifest(e), "mnist-cgan", "below_bar")

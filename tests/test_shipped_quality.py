@@ -4,7 +4,9 @@ For every model in the real ``weights_manifest.json``: re-run its recorded evalu
 (same samples, same seed) on the shipped files, check that the manifest's numbers are the ones
 the files give, and assert the bar set for that model. A model that is not in the manifest is
 not tested; a shipped model that misses its bar (or was never measured) fails: what ships is
-decided by publishing it, and then it has to be good. Needs the real data root (skipped
+decided by publishing it, and then it has to be good, unless its entry declares ``below_bar``
+with the reason (the page shows it): then the test asserts it really is below, so the
+declaration is dropped once a retrained model meets the bar. Needs the real data root (skipped
 without it)."""
 
 from __future__ import annotations
@@ -127,7 +129,12 @@ def test_shipped_model_meets_its_bar(model_id, measured):
         assert close(value, fresh["values"][key], key), (
             f"{model_id}: the manifest says {key} = {value}, the shipped files give {fresh['values'][key]}"
         )
-    check_bars(model_id, fresh, measured)
+    below_bar = read_manifest(MANIFEST)[model_id].below_bar
+    if below_bar:  # shipped as a preview: the page says so, and the claim must stay true
+        with pytest.raises(AssertionError):
+            check_bars(model_id, fresh, measured)
+    else:
+        check_bars(model_id, fresh, measured)
 
 
 def _metrics(values: dict, **extra) -> dict:

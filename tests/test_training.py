@@ -32,6 +32,8 @@ def _one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
 EMPTY_MANIFEST = {"schema_version": 1, "models": []}
 
 # --- a tiny fake data root -------------------------------------------------------------------

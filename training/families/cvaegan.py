@@ -58,13 +58,14 @@ class CVAEGANConfig(TrainConfig):
     c_feature_dim: int = 256
     d_batch_norm: bool = False  # D's features are matched: keep them per-sample (no batch statistics)
     spectral_norm: bool = True  # keeps the BN-free D well behaved
-    # loss weights (see the module docstring; the paper's are KL 3, L_G 1, L_GD 1e-3, L_GC 1e-3)
-    kl_weight: float = 0.05
+    # loss weights (see the module docstring): the paper's are KL 3, L_G 1, L_GD 1e-3, L_GC 1e-3;
+    # L_GD and L_GC are raised here so samples from the prior get a usable signal in short runs
+    kl_weight: float = 3.0
     rec_weight: float = 1.0  # pixel L2 of the reconstruction
     rec_d_weight: float = 1.0  # pairwise feature matching in D's features
     rec_c_weight: float = 1.0  # pairwise feature matching in C's features
-    gd_weight: float = 1.0  # mean feature matching in D's features (samples from the prior)
-    gc_weight: float = 1.0  # per-class mean feature matching in C's features
+    gd_weight: float = 0.03  # mean feature matching in D's features (samples from the prior)
+    gc_weight: float = 0.003  # per-class mean feature matching in C's features
     adv_weight: float = 0.0  # non-saturating G loss on D's scores (the CGAN ablation uses 1)
     centre_momentum: float = 0.9  # running class centres of C's real features
     lr: float = 2e-4

@@ -143,13 +143,15 @@ class Pix2PixFamily(Family):
 
     @torch.no_grad()
     def preview(self):
-        """Eight held-out conditions (the training pairs if there are none): condition, output, target rows."""
+        """Eight held-out conditions spread over the set (training pairs if none are held out): rows of
+        conditions, outputs and targets."""
         if self._preview_pairs is None:
             try:
                 cond, target = _load_pairs(self.cfg, "held-out")
             except FileNotFoundError:
                 cond, target = self.cond, self.target
-            self._preview_pairs = (to_float(cond[:8], self.ctx.device), to_float(target[:8], self.ctx.device))
+            pick = torch.linspace(0, len(cond) - 1, min(8, len(cond))).long()  # spread over the set (identities)
+            self._preview_pairs = (to_float(cond[pick], self.ctx.device), to_float(target[pick], self.ctx.device))
         cond, target = self._preview_pairs
         out = self.net("generator")(cond, dropout=False)
         return torch.cat([_grey_to_rgb(cond), out, _grey_to_rgb(target)])

@@ -138,8 +138,8 @@ class Toy2DFamily(Family):
         }
 
     def _nets_lrs(self):
-        cfg = self.cfg
-        return [("generator", self.nets["generator"], cfg.lr_g), ("discriminator", self.nets["discriminator"], cfg.lr_d)]
+        nets, cfg = self.nets, self.cfg
+        return [("generator", nets["generator"], cfg.lr_g), ("discriminator", nets["discriminator"], cfg.lr_d)]
 
     def sampler(self):
         n = self.ctx.local_batch * self.cfg.pack
