@@ -4,11 +4,13 @@ before and after (and its peak).
 
     python bench/load.py                                  # 50 users x 60 s of /sample on a tiny gallery
     python bench/load.py --users 8 --duration 10 --endpoint interpolate
+    python bench/load.py --gallery shipped --model mnist-dcgan-ns --count 16   # the shipped checkpoints
     python bench/load.py --url http://127.0.0.1:7860 --pid 1234 --model mnist-dcgan-ns --count 16
 
 Without --url the app is started here (``python app.py`` in its own process, on the CPU) on a
-tiny random-weight gallery (tests/gallery_fixture.py), with --concurrency and --queue-size;
-with --url it drives that server (give --pid to get its memory). Every user is one thread with its
+tiny random-weight gallery (tests/gallery_fixture.py) or on the shipped weights_manifest.json
+(--gallery shipped), with --concurrency and --queue-size; with --url it drives that server
+(give --pid to get its memory). Every user is one thread with its
 own Client and one request in flight at a time; each request uses a fresh seed. Traffic only ever
 goes to the given URL (127.0.0.1 by default).
 """
@@ -59,8 +61,11 @@ def rss_mb(pid: int) -> int:
 
 
 @contextlib.contextmanager
-def tiny_app(env: dict[str, str | None] | None = None, log_name: str = "load-app.log") -> Iterator:
-    """``python app.py`` on a fresh tiny random-weight gallery; yields the AppServer."""
+def tiny_app(
+    env: dict[str, str | None] | None = None, log_name: str = "load-app.log", shipped: bool = False
+) -> Iterator:
+    """``python app.py`` on a fresh tiny random-weight gallery (or, ``shipped``, on the project's
+    own manifest and weights); yields the AppServer."""
     import torch
 
     from tests.app_server import running_app
@@ -68,8 +73,9 @@ def tiny_app(env: dict[str, str | None] | None = None, log_name: str = "load-app
 
     torch.set_num_threads(1)
     with tempfile.TemporaryDirectory(prefix="gan-load-") as tmp:
-        root = Path(tmp) / "gallery"
-        build_tiny_gallery(root)
+        root = PROJECT if shipped else Path(tmp) / "gallery"
+        if not shipped:
+            build_tiny_gallery(root)
         full_env = {
             "GAN_GALLERY_ROOT": str(root),
             "GAN_GALLERY_MANIFEST": None,
@@ -249,7 +255,10 @@ def report(result: Result) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--url", help="a running app; default: start one on a tiny gallery here")
+    parser.add_argument("--url", help="a running app; default: start one here")
+    parser.add_argument(
+        "--gallery", choices=("tiny", "shipped"), default="tiny", help="what the started app serves (without --url)"
+    )
     parser.add_argument("--pid", type=int, help="the server's process id (memory figures) when --url is given")
     parser.add_argument("--users", type=int, default=50)
     parser.add_argument("--duration", type=float, default=60.0, help="seconds of load")
@@ -277,7 +286,7 @@ def main(argv: list[str] | None = None) -> int:
         go(args.url.rstrip("/"), args.pid)
         return 0
     env = {"GAN_GALLERY_CONCURRENCY": str(args.concurrency), "GAN_GALLERY_QUEUE_SIZE": str(args.queue_size)}
-    with tiny_app(env) as server:
+    with tiny_app(env, shipped=args.gallery == "shipped") as server:
         print(f"app on {server.url} (pid {server.process.pid}), concurrency {args.concurrency}")
         go(server.url, server.process.pid)
         status, health = server.health()

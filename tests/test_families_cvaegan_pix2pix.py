@@ -204,3 +204,19 @@ def test_edge_pairs_are_one_channel_binary(data_root, tmp_path):
     assert fam.cond.shape == (4 * K, 1, 32, 32) and fam.target.shape == (4 * K, 3, 32, 32)
     assert set(fam.cond.unique().tolist()) <= {0, 255} and fam.cond.max() == 255
     assert fam.meta["channels"] == 3 and fam.meta["in_channels"] == 1
+
+
+def test_cvaegan_resume_restores_class_centres(data_root, tmp_path):
+    """The running class centres of C's features travel with the checkpoint."""
+    from training import checkpoint
+
+    family, cfg = _config("celeb24-cvaegan", tmp_path, dataset=str(data_root / "faces"), **TINY_CVAE)
+    run = train(family, cfg, command="pytest")
+    saved = checkpoint.load_state(run / "state")["extra"]
+    assert bool(saved["centre_seen"].any()) and float(saved["centres"].abs().sum()) > 0
+    fam = build(family, cfg)
+    fam.load_extra_state(saved)
+    assert torch.equal(fam.centres, saved["centres"]) and torch.equal(fam.centre_seen, saved["centre_seen"])
+    cfg.steps = 3  # resumes from step 2
+    train(family, cfg, command="pytest")
+    assert json.loads((run / "run.json").read_text())["steps"] == 3

@@ -195,15 +195,18 @@ def test_live_runs_started_at_once_do_not_mix_their_seeds(use_gallery):
     from gan_models.service import Gallery
     from gan_models.store import ModelStore
 
-    gallery = Gallery(ModelStore(device="cpu"))
+    gallery = Gallery(ModelStore(device="cpu"), concurrency=16)  # as many runs at once as threads
 
-    def final(seed: int):
-        *_, (_, counters) = gallery.live("ring", "hinge", 2, 30, 0.002, seed)
+    def final(seed: int, barrier: threading.Barrier | None = None):
+        if barrier is not None:
+            barrier.wait()  # every run starts at the same moment
+        *_, (_, counters) = gallery.live("ring", "hinge", 2, 10, 0.002, seed)
         return counters["d_loss"], counters["g_loss"], counters["high_quality"]
 
     seeds = list(range(12))
     sequential = {seed: final(seed) for seed in seeds}
     for _ in range(2):
+        barrier = threading.Barrier(len(seeds))
         with ThreadPoolExecutor(max_workers=len(seeds)) as pool:
-            together = dict(zip(seeds, pool.map(final, seeds), strict=True))
+            together = dict(zip(seeds, pool.map(final, seeds, [barrier] * len(seeds)), strict=True))
         assert together == sequential

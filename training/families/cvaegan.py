@@ -19,6 +19,14 @@ centre_c is a running mean of C's features of real faces of class c). Every ||.|
 over dimensions, averaged over the batch, as in the paper. The generator never sees the
 saturating log loss: that asymmetry is what keeps the GAN part stable.
 
+Weights: KL 3 and the three reconstruction terms 1, as the paper; L_GD 0.03 and L_GC 0.003
+(the paper's 1e-3 left samples from the prior nearly untrained in short runs; at 1 they turned
+into adversarial texture). Practical choices: D has spectral norm and no batch norm, so its
+features are per-sample; C is in eval mode (running real-data statistics) whenever G is trained
+through it; reconstructions and prior samples go through G in separate calls, since in one
+mixed batch G's batch norm lets the encoder park its codes away from the prior (prior samples
+then decode to noise).
+
 Ablations (``encoder``/``discriminator``/``classifier`` switches): a plain CVAE is E + G with
 L_KL + pixel L2 (blurry); a plain CGAN is G + a class-conditional D (projection) with the
 non-saturating loss and no E or C (sharp, but identities can drift).
