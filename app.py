@@ -12,6 +12,10 @@ from __future__ import annotations
 import os
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio is imported
+# The monitoring dashboard is off (Settings.launch_kwargs), yet Gradio's queue records every event
+# for it and recomputes a pandas summary of up to 10,000 records after each one: keep that small.
+os.environ.setdefault("GRADIO_ANALYTICS_MAX_EVENTS", "200")
+os.environ.setdefault("GRADIO_ANALYTICS_CACHE_FREQUENCY", "100")
 
 import gradio as gr  # noqa: E402
 from starlette.middleware import Middleware  # noqa: E402

@@ -84,6 +84,7 @@ DEFAULT_TIMEOUT_S = 120.0  # GAN_GALLERY_TIMEOUT_S: per-request deadline of mode
 MIN_FREE_BYTES = 32 * 2**20  # a temporary folder with less room than this counts as full
 MAX_BODY_BYTES = 16 * 2**20  # any request body (JSON with data: URLs, uploads); uploads stop at 10 MB
 MAX_DATA_URL_CHARS = MAX_BODY_BYTES  # base64 text of one data: URL image
+DEFAULT_MAX_SESSIONS = 500  # visitors whose page state is kept (least recently seen dropped first)
 
 
 # --------------------------------------------------------------------------- settings
@@ -100,6 +101,7 @@ class Settings:
     root_path: str | None
     auth: tuple[str, str] | None
     timeout_s: float | None = DEFAULT_TIMEOUT_S  # GAN_GALLERY_TIMEOUT_S; None = no deadline
+    max_sessions: int = DEFAULT_MAX_SESSIONS  # GAN_GALLERY_MAX_SESSIONS: per-visitor states kept
 
     def launch_kwargs(self) -> dict:
         """Everything ``demo.launch`` needs besides the health route."""
@@ -117,6 +119,9 @@ class Settings:
             "show_error": False,
             "enable_monitoring": False,  # else GET /monitoring prints a traffic dashboard's key to the log
             "run_history": False,  # no run records, no "save runs to a Hub bucket" from the page
+            # Gradio keeps a copy of the page's configuration per visitor (a few hundred KB here,
+            # every gradio_client Client is one): its default of 10,000 would be gigabytes
+            "state_session_capacity": self.max_sessions,
             "footer_links": ["api", "gradio"],
         }
 
@@ -183,6 +188,7 @@ def settings_from_env(env=None) -> Settings:
         root_path=env.get("GAN_GALLERY_ROOT_PATH") or None,
         auth=auth,
         timeout_s=_timeout_env(env),
+        max_sessions=_int_env(env, "GAN_GALLERY_MAX_SESSIONS", DEFAULT_MAX_SESSIONS),
     )
 
 

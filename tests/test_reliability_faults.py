@@ -72,6 +72,7 @@ def in_process_app(root: Path, temp: Path, **env: str) -> Iterator[tuple[str, ob
         demo, gallery = app.create_app(settings)
         try:
             app.launch(demo, gallery, settings, prevent_thread_lock=True, quiet=True)
+            gallery.demo = demo  # for tests that look at Gradio's own state
             yield f"http://127.0.0.1:{port}", gallery
         finally:
             demo.close()

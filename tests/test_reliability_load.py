@@ -4,7 +4,8 @@
   size; a flood gets clear "queue is full" answers for the excess, never a crash;
 - the same seed and settings give the same image also while many requests with other seeds run
   at once (no request's randomness leaks into another's);
-- a short run of the load script (bench/load.py): no errors, latency and memory bounded.
+- a short run of the load script (bench/load.py): no errors, latency and memory bounded;
+- per-visitor state that Gradio keeps is capped (GAN_GALLERY_MAX_SESSIONS).
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ def server(tiny_gallery, tmp_path_factory):
 # --------------------------------------------------------------------------- a full queue
 
 
+@pytest.mark.slow  # ~25 s on two busy cores
 def test_a_flood_gets_queue_full_answers_and_the_server_survives(tiny_gallery, tmp_path_factory):
     with start(
         tiny_gallery,
@@ -55,8 +57,8 @@ def test_a_flood_gets_queue_full_answers_and_the_server_survives(tiny_gallery, t
     ) as srv:
         client = Client(srv.url, verbose=False, download_files=False)
         rss_before = rss_mb(srv.process.pid)
-        # each request trains a small 2D GAN for a second or so: the one slot stays busy
-        jobs = [client.submit("ring", "gan", 1, 200, 0.001, seed, api_name="/train_live") for seed in range(10)]
+        # each request trains a small 2D GAN for about a second: the one slot stays busy
+        jobs = [client.submit("ring", "gan", 1, 150, 0.001, seed, api_name="/train_live") for seed in range(10)]
         outcomes = {"ok": 0, "queue_full": 0}
         other = []
         for job in jobs:
@@ -71,7 +73,7 @@ def test_a_flood_gets_queue_full_answers_and_the_server_survives(tiny_gallery, t
         assert not other, other
         assert outcomes["queue_full"] >= 1 and outcomes["ok"] >= 2, outcomes
         # what a caller without gradio_client reads: 503 and the reason
-        blockers = [client.submit("ring", "gan", 1, 200, 0.001, s, api_name="/train_live") for s in range(4)]
+        blockers = [client.submit("ring", "gan", 1, 150, 0.001, s, api_name="/train_live") for s in range(4)]
         body = {"data": ["tiny-digits", 0, 1, None, 0], "fn_index": _fn_index(client, "/sample"), "session_hash": "x"}
         for _ in range(50):  # until the blockers have joined the queue
             response = httpx.post(srv.url + "/gradio_api/queue/join", json=body, timeout=30)
@@ -137,6 +139,7 @@ def fingerprint(kind: str, result) -> object:
     return tuple(round(v, 6) for v in result[1]["singular_values"])
 
 
+@pytest.mark.slow  # ~25 s on two busy cores
 def test_same_seed_same_result_while_other_seeds_run_at_once(server, edges_png):
     client = Client(server.url, verbose=False)
     seeds = [3, 11, 2**40 + 5, 7]
@@ -210,3 +213,22 @@ def test_live_runs_started_at_once_do_not_mix_their_seeds(use_gallery):
         with ThreadPoolExecutor(max_workers=len(seeds)) as pool:
             together = dict(zip(seeds, pool.map(final, seeds, [barrier] * len(seeds)), strict=True))
         assert together == sequential
+
+
+def test_per_visitor_state_is_capped(tiny_gallery, tmp_path):
+    """Gradio keeps a copy of the page configuration for every session (every gradio_client
+    Client, every browser tab): a few hundred KB each here. GAN_GALLERY_MAX_SESSIONS caps how many
+    are kept (least recently seen dropped first) instead of Gradio's 10,000."""
+    from gan_models.service import DEFAULT_MAX_SESSIONS, settings_from_env
+    from tests.test_reliability_faults import in_process_app
+
+    assert settings_from_env({"GAN_GALLERY_DEVICE": "cpu"}).max_sessions == DEFAULT_MAX_SESSIONS <= 1000
+    with in_process_app(tiny_gallery, tmp_path / "gradio", GAN_GALLERY_MAX_SESSIONS="4") as (url, gallery):
+        holder = gallery.demo.state_holder
+        assert gallery.demo.state_session_capacity == 4
+        for seed in range(10):  # ten visitors, each a new session
+            client = Client(url, verbose=False, download_files=False)
+            client.predict("tiny-digits", seed, 1, None, 0, api_name="/sample")
+            assert len(holder.session_data) <= 4
+        _, items, _ = client.predict("tiny-digits", 0, 2, None, 0, api_name="/sample")  # the newest still works
+        assert len(items) == 2
