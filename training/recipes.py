@@ -37,6 +37,20 @@ _FACADES = dict(dataset="facades", direction="BtoA", image_size=256, g_width=32,
 _EDGES = dict(
     dataset="faces-celeb24", edges=True, image_size=128, g_width=32, half_weights=True, batch_size=4, steps=10000
 )
+# 2D toys, ring of 8 (radius 1, sigma 0.01) and grid of 25 (spacing 2, sigma 0.05): the same MLPs
+# (PacGAN's shape, narrower) for the plain and the stabilised runs, batch 500, z in R^2.
+_TOY = dict(z_dim=2, g_hidden=128, g_depth=3, d_hidden=128, d_depth=3, batch_size=500)
+# plain: non-saturating GAN at a high learning rate, nothing else: the generator hops between modes
+_TOY_PLAIN = dict(_TOY, loss="ns", lr_g=1e-2, lr_d=1e-2, steps=3000)
+# ring: PacGAN (pack 4) on the non-saturating loss, 2 D steps, TTUR, linear decay over the last 40%
+_RING_STABLE = dict(_TOY, loss="ns", pack=4, n_critic=2, lr_g=4e-3, lr_d=8e-3, lr_final=0.01, lr_decay_from=0.6)
+# grid: WGAN-GP (a light penalty suits 2D), 3 critic steps, linear decay over the second half
+_GRID_STABLE = dict(
+    _TOY, loss="wgan-gp", gp_weight=0.1, n_critic=3, beta2=0.9, lr_g=2e-3, lr_d=2e-3, lr_final=0.01, lr_decay_from=0.5
+)
+_EDGES = dict(
+    dataset="faces-celeb24", edges=True, image_size=128, g_width=32, half_weights=True, batch_size=4, steps=10000
+)
 # 2D toys (PacGAN's networks, narrower): ring of 8 (radius 1, sigma 0.01), grid of 25 (spacing 2, sigma 0.05)
 _TOY = dict(z_dim=2, g_hidden=128, g_depth=3, d_hidden=128, d_depth=3, batch_size=500)
 _TOY_PLAIN = dict(_TOY, loss="minimax", lr_g=1e-3, lr_d=1e-3, steps=3000)
