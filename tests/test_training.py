@@ -174,7 +174,7 @@ class _Interrupt(Exception):
     ("name", "extra"),
     [
         # toy2d: PacGAN packing, several critic steps, gradient penalty, lr decay, EMA, trajectory
-        ("ring-gan-stable", dict(pack=2, n_critic=2, gp_weight=0.1, lr_final=0.5, ema_beta=0.9, g_hidden=32)),
+        ("ring-gan-stable", dict(pack=2, n_critic=2, gp_weight=0.1, lr_final=0.5, lr_decay_from=0.3, ema_beta=0.9)),
         # image GAN: BatchSampler, batch norm, EMA, sample grids
         ("mnist-dcgan-ns", dict(g_width=8, d_width=8, ema_beta=0.9)),
     ],
@@ -334,16 +334,17 @@ def test_ddp_two_cpu_processes_publish_a_checkpoint(gallery_root, tmp_path):
     torchrun = Path(sys.executable).parent / "torchrun"
     if not torchrun.exists():
         pytest.skip(f"no torchrun beside {sys.executable}")
-    argv = smoke_argv("ring-gan-stable", tmp_path / "run", tmp_path, steps=3, batch_size=8, g_hidden=32, d_hidden=32)
+    # WGAN-GP with packing and several critic steps: the gradient penalty's double backward under DDP
+    argv = smoke_argv("grid-gan-stable", tmp_path / "run", tmp_path, steps=3, batch_size=8, pack=2, g_hidden=32)
     env = {**os.environ, "GAN_GALLERY_ROOT": str(gallery_root), "OMP_NUM_THREADS": "1", "PYTHONPATH": str(PROJECT)}
     cmd = [str(torchrun), "--standalone", "--nproc_per_node", "2", "-m", "training", *argv]
     result = subprocess.run(cmd, cwd=PROJECT, env=env, capture_output=True, text=True, timeout=240)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     summary = json.loads((tmp_path / "run" / "run.json").read_text())
     assert summary["device"] == "cpu x2" and summary["steps"] == 3
-    entry = read_manifest()["ring-gan-stable"]
-    assert entry.training["device"] == "cpu x2"
-    assert gan_models.toy_points(gan_models.load_model("ring-gan-stable"), 4, seed=0).shape == (4, 2)
+    entry = read_manifest()["grid-gan-stable"]
+    assert entry.training["device"] == "cpu x2" and entry.extras == {"mixture": "grid"}
+    assert gan_models.toy_points(gan_models.load_model("grid-gan-stable"), 4, seed=0).shape == (4, 2)
 
 
 def test_list_prints_every_recipe(capsys):

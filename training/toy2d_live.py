@@ -14,7 +14,7 @@ import torch
 from gan_models.mixtures import MIXTURES
 from training import losses
 from training.families.toy2d import Toy2DConfig, Toy2DFamily
-from training.loop import build
+from training.loop import Context, build
 
 MAX_STEPS = 2000
 MAX_PACK = 4
@@ -93,7 +93,7 @@ def live_run(
     every = _integer(every, "every", 1, 10**9)
     with torch.random.fork_rng(devices=[]):  # initial weights from the seed, global RNG untouched
         torch.manual_seed(cfg.seed)
-        family = build(Toy2DFamily, cfg)
+        family = build(Toy2DFamily, cfg, Context(cfg, single_process=True))  # never joins a torchrun group
     batches = family.sampler()  # real points and latents come from the family's own generators
 
     def frame(step: int, d_loss: float, g_loss: float) -> dict:
