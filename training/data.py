@@ -45,6 +45,18 @@ def to_float(images: torch.Tensor, device: torch.device | str | None = None) -> 
     return images.to(device).float().div_(127.5).sub_(1)
 
 
+def real_images(images: torch.Tensor, flip: bool = False, channels_last: bool = False) -> torch.Tensor:
+    """A batch of real uint8 images -> [-1, 1], randomly mirrored when ``flip``, in
+    channels_last layout when asked (CUDA): what the image families feed their discriminators."""
+    x = to_float(images)
+    if flip:
+        mirror = torch.rand(x.shape[0], device=x.device) < 0.5
+        x = torch.where(mirror[:, None, None, None], x.flip(3), x)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    return x
+
+
 DIGIT_SETS = {"mnist": "MNIST", "fashion": "FashionMNIST"}
 
 

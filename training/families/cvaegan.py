@@ -42,7 +42,7 @@ import torch.nn.functional as F
 
 from gan_models.networks import Classifier, CVAEEncoder, DCGANDiscriminator, DCGANGenerator
 from training import losses
-from training.data import BatchSampler, dataset_info, load_images, to_float
+from training.data import BatchSampler, dataset_info, load_images, real_images, to_float
 from training.loop import Family, TrainConfig, unwrap
 
 
@@ -165,12 +165,7 @@ class CVAEGANFamily(Family):
 
     def _real(self, batch):
         x, y = batch
-        x = to_float(x)
-        if self.cfg.flip:
-            flip = torch.rand(x.shape[0], device=x.device) < 0.5
-            x = torch.where(flip[:, None, None, None], x.flip(3), x)
-        if self.ctx.cuda and self.cfg.channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
+        x = real_images(x, self.cfg.flip, self.ctx.cuda and self.cfg.channels_last)
         return x, y
 
     def _d(self, d, x, y, features: bool = False):

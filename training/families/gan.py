@@ -11,7 +11,7 @@ import torch
 
 from gan_models.networks import DCGANDiscriminator, DCGANGenerator
 from training import losses
-from training.data import BatchSampler, dataset_info, load_images, to_float
+from training.data import BatchSampler, dataset_info, load_images, real_images
 from training.loop import Family, TrainConfig, unwrap
 
 
@@ -94,12 +94,7 @@ class GANFamily(Family):
 
     def _real(self, batch):
         x, y = batch
-        x = to_float(x)
-        if self.cfg.flip:
-            flip = torch.rand(x.shape[0], device=x.device) < 0.5
-            x = torch.where(flip[:, None, None, None], x.flip(3), x)
-        if self.ctx.cuda and self.cfg.channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
+        x = real_images(x, self.cfg.flip, self.ctx.cuda and self.cfg.channels_last)
         return x, (y if self.num_classes else None)
 
     def _generate(self, n: int, y):
