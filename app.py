@@ -502,7 +502,12 @@ def build_app(gallery: Gallery, concurrency: int = 2, queue_size: int = 64) -> g
             """Every manifest model: card data, licence, revision, metrics and commands."""
             return gallery.list_models()
 
+        def ping() -> str:
+            """Does nothing, through the same queue as the model endpoints: the baseline of bench/serving.py."""
+            return "pong"
+
         gr.api(health, api_name="health", queue=False)
+        gr.api(ping, api_name="ping", concurrency_id="ping", concurrency_limit=None)
         gr.api(list_models, api_name="list_models", queue=False)
 
     demo.queue(max_size=queue_size, default_concurrency_limit=concurrency)

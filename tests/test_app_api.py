@@ -148,6 +148,14 @@ def test_healthz_lists_loaded_and_unavailable_models(server, client):
     assert client.predict(api_name="/health") == body
 
 
+def test_ping_is_queued_like_the_model_endpoints(server, client):
+    # bench/serving.py's baseline: it travels the queue like the model endpoints
+    assert client.predict(api_name="/ping") == "pong"
+    _, config = get_json(server.url + "/config")
+    deps = {d.get("api_name"): d for d in config["dependencies"]}
+    assert deps["ping"]["queue"] is True and deps["sample"]["queue"] is True and deps["health"]["queue"] is False
+
+
 def test_list_models_cards(client, gallery_root):
     models = {m["id"]: m for m in client.predict(api_name="/list_models")}
     manifest = json.loads((gallery_root / "weights_manifest.json").read_text())
