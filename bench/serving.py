@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import platform
 import statistics
 import sys
 import tempfile
@@ -115,7 +117,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--machine", help="what the --url server runs on, for the record (e.g. 'H100 80GB')")
     args = parser.parse_args(argv)
 
-    import torch
     from gradio_client import Client
 
     from tests.app_server import running_app
@@ -142,9 +143,8 @@ def main(argv: list[str] | None = None) -> int:
                 results = run(server.url, round(ready_s, 2))
     from datetime import UTC, datetime
 
-    from bench.common import machine
-
-    results["machine"] = args.machine or (None if args.url else machine(torch.device("cpu")) + " (server: 1 thread)")
+    here = f"{os.cpu_count()}-core {platform.machine()} CPU, the app on 1 torch thread"
+    results["machine"] = args.machine or (None if args.url else here)
     results["date"] = datetime.now(UTC).isoformat(timespec="seconds")
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps(results, indent=2))
