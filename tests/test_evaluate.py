@@ -3,6 +3,7 @@ small synthetic data root laid out like the real one; metrics are written into t
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import shlex
@@ -439,8 +440,16 @@ def test_table_and_readme(evaluated, gallery, tmp_path, capsys):
     assert E.main(["--table"]) == 0
     table = capsys.readouterr().out
     lines = table.strip().splitlines()
-    assert lines[0] == "| Model | Data | Metrics | Size |"
+    assert lines[0] == "| Model | Data | Metrics | Trained | Size |"
     assert len(lines) == 2 + len(KINDS)
+    assert "below its bar" not in table
+    entries = read_manifest()
+    model_id = next(iter(entries))
+    entries[model_id] = dataclasses.replace(entries[model_id], below_bar="a short run")
+    marked = [line for line in E.gallery_table(entries).splitlines() if "below its bar" in line]
+    assert len(marked) == 1 and f"`{model_id}`" in marked[0]
+    steps = entries[model_id].training.get("steps")
+    assert (f"{steps:,} steps" if steps else "steps not recorded") in marked[0]
     assert "class acc" in table and "modes 1/1000" in table and "swap acc" in table and "PSNR" in table
     assert "digits-classifier features" in table
     readme = tmp_path / "README.md"

@@ -729,12 +729,16 @@ def _size(entry: ModelEntry) -> str:
 
 
 def gallery_table(entries: dict[str, ModelEntry] | None = None) -> str:
-    """The README's gallery table (model, data, metrics, size), generated from the manifest."""
+    """The README's gallery table (model, data, metrics and whether they miss the bar, training
+    steps and device, size), generated from the manifest."""
     entries = read_manifest() if entries is None else entries
-    rows = ["| Model | Data | Metrics | Size |", "|---|---|---|---|"]
+    rows = ["| Model | Data | Metrics | Trained | Size |", "|---|---|---|---|---|"]
     for e in entries.values():
-        cell = summarise(e.metrics).replace("|", "\\|")
-        rows.append(f"| {e.title} (`{e.id}`) | {e.dataset.get('name', '')} | {cell} | {_size(e)} |")
+        cell = summarise(e.metrics).replace("|", "\\|") + (" · **below its bar**" if e.below_bar else "")
+        steps = e.training.get("steps")
+        trained = f"{steps:,} steps" if isinstance(steps, int) else "steps not recorded"
+        trained += f", {e.training.get('device', 'device not recorded')}"
+        rows.append(f"| {e.title} (`{e.id}`) | {e.dataset.get('name', '')} | {cell} | {trained} | {_size(e)} |")
     return "\n".join(rows) + "\n"
 
 
