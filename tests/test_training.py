@@ -380,3 +380,15 @@ def test_real_mnist_loads_from_the_data_root():
     test = digits("mnist", "test", root)
     assert test.images.shape == (10_000, 1, 28, 28) and test.images.dtype == torch.uint8
     assert test.labels[0].item() == 7 and len(test.class_names) == 10
+
+
+def test_recorded_command_includes_the_publish_step_of_a_no_publish_run():
+    from training.publish import reproducing_command
+
+    plain = "python -m training mnist-dcgan-ns --steps 500"
+    assert reproducing_command(plain, Path("runs/x"), half=True) == plain
+    split = "python -m training mnist-dcgan-ns --steps 500 --no-publish"
+    assert reproducing_command(split, Path("runs/mnist-dcgan-ns"), half=True) == (
+        split + " && python -m training.publish runs/mnist-dcgan-ns --half"
+    )
+    assert reproducing_command(split, Path("runs/my run"), half=False).endswith("training.publish 'runs/my run'")

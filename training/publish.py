@@ -4,6 +4,7 @@ Discriminators and optimiser state stay in the run folder."""
 
 from __future__ import annotations
 
+import shlex
 import shutil
 from pathlib import Path
 
@@ -128,6 +129,14 @@ def upsert_entry(entry: dict, root: Path | None = None) -> None:
     write_manifest(data, path)
 
 
+def reproducing_command(command: str, run: Path, half: bool) -> str:
+    """The command that makes the published files: a ``--no-publish`` run is followed by the
+    publish step that wrote them (with ``--half`` when it was asked for there)."""
+    if "--no-publish" not in shlex.split(command):
+        return command
+    return f"{command} && python -m training.publish {shlex.quote(str(run))}" + (" --half" if half else "")
+
+
 def publish_run(run: Path, half: bool = False, root: Path | None = None) -> dict:
     """Publish a finished run folder: inference networks, extra files and a manifest entry.
     Metrics are left empty: a new checkpoint must be measured again (training.evaluate)."""
@@ -139,6 +148,7 @@ def publish_run(run: Path, half: bool = False, root: Path | None = None) -> dict
 
     run = Path(run)
     summary = json.loads((run / "run.json").read_text())
+    command = reproducing_command(summary["command"], run, half)
     half = half or bool(summary["config"].get("half_weights", False))  # a recipe may ask for float16 files
     family = load_trained(families()[summary["family"]], run)
     recalibrate_batchnorm(family)  # the EMA copies carry the live networks' BatchNorm statistics
@@ -160,7 +170,7 @@ def publish_run(run: Path, half: bool = False, root: Path | None = None) -> dict
         "class_names": list(meta.get("class_names", [])),
         "networks": networks,
         "training": {
-            "command": summary["command"],
+            "command": command,
             "device": summary["device"],
             "steps": summary["steps"],
             "batch_size": summary["config"]["batch_size"],
