@@ -68,7 +68,7 @@ def tiny_app(
     own manifest and weights); yields the AppServer."""
     import torch
 
-    from tests.app_server import running_app
+    from tests.app_server import gallery_env, running_app
     from tests.gallery_fixture import build_tiny_gallery
 
     torch.set_num_threads(1)
@@ -76,13 +76,7 @@ def tiny_app(
         root = PROJECT if shipped else Path(tmp) / "gallery"
         if not shipped:
             build_tiny_gallery(root)
-        full_env = {
-            "GAN_GALLERY_ROOT": str(root),
-            "GAN_GALLERY_MANIFEST": None,
-            "GAN_GALLERY_MODELS": None,
-            "GRADIO_TEMP_DIR": str(Path(tmp) / "gradio"),
-            **(env or {}),
-        }
+        full_env = gallery_env(root, Path(tmp) / "gradio", **(env or {}))
         with running_app(full_env, PROJECT / "test-artifacts" / log_name) as server:
             yield server
 

@@ -34,25 +34,25 @@ def endpoint_calls(models: dict[str, dict], face_png: str) -> dict[str, tuple]:
     """Endpoint label -> (api_name, seed -> args) for the models the app serves; one of a kind each."""
     from gradio_client import handle_file
 
-    def first(task: str, **want) -> str | None:
-        for m in models.values():
-            if m["task"] == task and m["available"] and all(m.get(k) == v for k, v in want.items()):
-                return m["id"]
-        return None
+    def pick(preferred: str, task: str) -> str | None:
+        """The preferred model when it is loaded, else the first loaded one of the task."""
+        if models.get(preferred, {}).get("available"):
+            return preferred
+        return next((m["id"] for m in models.values() if m["task"] == task and m["available"]), None)
 
     calls: dict[str, tuple] = {"ping": ("/ping", lambda s: ()), "health (no queue)": ("/health", lambda s: ())}
-    digits = "mnist-dcgan-ns" if models.get("mnist-dcgan-ns", {}).get("available") else first("sample")
+    digits = pick("mnist-dcgan-ns", "sample")
     if digits:
         calls["sample 16"] = ("/sample", lambda s: (digits, s, 16, None, 0))
         calls["sample 1"] = ("/sample", lambda s: (digits, s, 1, None, 0))
         calls["interpolate 8 (slerp)"] = ("/interpolate", lambda s: (digits, s, s + 1, 8, "slerp", None, None, None))
         calls["jacobian_spectrum"] = ("/jacobian_spectrum", lambda s: (digits, s, None))
-    face = "celeb24-cvaegan" if models.get("celeb24-cvaegan", {}).get("available") else first("cvae-gan")
+    face = pick("celeb24-cvaegan", "cvae-gan")
     if face:
         calls["generate_face"] = ("/generate_face", lambda s: (face, s, None))
         swap = ("/swap_identity", lambda s: (face, handle_file(face_png), s, "(predicted)", 4))
         calls["swap_identity (upload)"] = swap
-    edges = "celeb24-pix2pix-edges" if models.get("celeb24-pix2pix-edges", {}).get("available") else first("pix2pix")
+    edges = pick("celeb24-pix2pix-edges", "pix2pix")
     if edges:
         photo = "photo (extract edges)"
         calls["translate (photo)"] = ("/translate", lambda s: (edges, handle_file(face_png), photo, False, 1, s))
@@ -119,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from gradio_client import Client
 
-    from tests.app_server import running_app
+    from tests.app_server import gallery_env, running_app
 
     def run(url: str, ready_s: float | None) -> dict:
         client = Client(url, verbose=False, download_files=False)
@@ -136,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
         results = run(args.url.rstrip("/"), None)
     else:
         with tempfile.TemporaryDirectory(prefix="gan-serving-app-") as tmp:
-            env = {"GAN_GALLERY_ROOT": str(PROJECT), "GRADIO_TEMP_DIR": str(Path(tmp) / "gradio")}
+            env = gallery_env(PROJECT, Path(tmp) / "gradio")
             start = time.monotonic()
             with running_app(env, PROJECT / "test-artifacts" / "serving-app.log") as server:
                 ready_s = time.monotonic() - start

@@ -37,6 +37,15 @@ def get_json(url: str, timeout: float = 10) -> tuple[int, dict]:
         return e.code, json.loads(e.read() or b"{}")
 
 
+def gallery_env(root, temp=None, **extra: str | None) -> dict[str, str | None]:
+    """Environment for app.py serving every model of the gallery at ``root`` (its own manifest,
+    whatever this shell sets), with Gradio's temporary files in ``temp`` when given."""
+    env = {"GAN_GALLERY_ROOT": str(root), "GAN_GALLERY_MANIFEST": None, "GAN_GALLERY_MODELS": None}
+    if temp is not None:
+        env["GRADIO_TEMP_DIR"] = str(temp)
+    return {**env, **extra}
+
+
 class AppServer:
     def __init__(self, url: str, process: subprocess.Popen, log_path: Path):
         self.url, self.process, self.log_path = url, process, log_path

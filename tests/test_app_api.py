@@ -22,7 +22,7 @@ from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 from PIL import Image
 
-from tests.app_server import PROJECT, get_json, running_app
+from tests.app_server import PROJECT, gallery_env, get_json, running_app
 
 MISSING_CMD = "python -m training tiny --id tiny-missing"
 HISTOGRAM = [0] * 1000
@@ -99,7 +99,7 @@ def gallery_root(tiny_gallery, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def server(gallery_root):
-    env = {"GAN_GALLERY_ROOT": str(gallery_root), "GAN_GALLERY_MANIFEST": None, "GAN_GALLERY_MODELS": None}
+    env = gallery_env(gallery_root)
     with running_app(env, PROJECT / "test-artifacts" / "app-api.log") as srv:
         yield srv
 
@@ -545,12 +545,7 @@ def test_shipped_manifest_every_model_loads_and_works(tmp_path):
     the training command."""
     manifest = json.loads((PROJECT / "weights_manifest.json").read_text())
     ids = [m["id"] for m in manifest["models"]]
-    env = {
-        "GAN_GALLERY_ROOT": str(PROJECT),
-        "GAN_GALLERY_MANIFEST": None,
-        "GAN_GALLERY_MODELS": None,
-        "GAN_GALLERY_AUTH": "ada:lovelace",
-    }
+    env = gallery_env(PROJECT, GAN_GALLERY_AUTH="ada:lovelace")
     with running_app(env, PROJECT / "test-artifacts" / "app-shipped.log") as srv:
         status, health = srv.health()  # the health check needs no login
         assert status == 200

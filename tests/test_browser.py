@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.app_server import PROJECT, running_app
+from tests.app_server import PROJECT, gallery_env, running_app
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = [
@@ -48,7 +48,7 @@ def browser():
 
 @pytest.fixture(scope="module")
 def server(tiny_gallery):
-    env = {"GAN_GALLERY_ROOT": str(tiny_gallery), "GAN_GALLERY_MANIFEST": None, "GAN_GALLERY_MODELS": None}
+    env = gallery_env(tiny_gallery)
     with running_app(env, ARTIFACTS / "app-browser.log") as srv:
         yield srv
 

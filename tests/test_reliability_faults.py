@@ -33,7 +33,7 @@ from gradio_client.exceptions import AppError
 from PIL import Image
 
 from bench.load import rss_mb
-from tests.app_server import PROJECT, running_app
+from tests.app_server import PROJECT, gallery_env, running_app
 
 TIMEOUT_S = 1.5  # the deadline of the in-process app: short, so a hang is seen quickly
 STORAGE = "full or read-only"
@@ -255,13 +255,8 @@ def tmpfs_app(tiny_gallery, tmp_path_factory):
     folder = tmp_path_factory.mktemp("gradio-tmpfs")
     mounted = _mount("-t", "tmpfs", "-o", "size=48m,mode=1777", "tmpfs", str(folder))
     try:
-        env = {
-            "GAN_GALLERY_ROOT": str(tiny_gallery),
-            "GAN_GALLERY_MANIFEST": None,
-            "GAN_GALLERY_MODELS": None,
-            "GRADIO_TEMP_DIR": str(folder),
-        }
-        with running_app(env, PROJECT / "test-artifacts" / "reliability-tmpfs.log") as server:
+        log = PROJECT / "test-artifacts" / "reliability-tmpfs.log"
+        with running_app(gallery_env(tiny_gallery, folder), log) as server:
             yield server, folder, mounted
     finally:
         if mounted:

@@ -30,7 +30,7 @@ from PIL import Image
 from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 
-from tests.app_server import PROJECT, running_app
+from tests.app_server import PROJECT, gallery_env, running_app
 from tests.hub_server import HubServer
 from tests.test_weights import PICKLE_V4, point_hub, rewrite
 
@@ -60,13 +60,7 @@ def gallery_root(tiny_gallery, tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def server(gallery_root, tmp_path_factory):
     temp = tmp_path_factory.mktemp("files-gradio")
-    env = {
-        "GAN_GALLERY_ROOT": str(gallery_root),
-        "GAN_GALLERY_MANIFEST": None,
-        "GAN_GALLERY_MODELS": None,
-        "GRADIO_TEMP_DIR": str(temp),
-    }
-    with running_app(env, PROJECT / "test-artifacts" / "reliability-files.log") as srv:
+    with running_app(gallery_env(gallery_root, temp), PROJECT / "test-artifacts" / "reliability-files.log") as srv:
         srv.temp = temp
         yield srv
 
@@ -277,18 +271,16 @@ def tampered(tiny_gallery, tmp_path_factory):
 
         reference = sample(load_model("tiny-hub-cached", "cpu"), 3, seed=7)  # now in the cache
     # the Hub is gone now: its port refuses connections
-    env = {
-        "GAN_GALLERY_ROOT": str(root),
-        "GAN_GALLERY_MANIFEST": None,
-        "GAN_GALLERY_MODELS": None,
-        "GRADIO_TEMP_DIR": str(tmp_path_factory.mktemp("tampered-gradio")),
-        "HF_ENDPOINT": hub.url,
-        "HF_HOME": str(hf_home),
-        "HF_HUB_OFFLINE": None,
-        "HF_HUB_CACHE": None,
-        "HF_TOKEN": None,
-        "HF_HUB_DISABLE_IMPLICIT_TOKEN": "1",
-    }
+    env = gallery_env(
+        root,
+        tmp_path_factory.mktemp("tampered-gradio"),
+        HF_ENDPOINT=hub.url,
+        HF_HOME=str(hf_home),
+        HF_HUB_OFFLINE=None,
+        HF_HUB_CACHE=None,
+        HF_TOKEN=None,
+        HF_HUB_DISABLE_IMPLICIT_TOKEN="1",
+    )
     with running_app(env, PROJECT / "test-artifacts" / "reliability-tampered.log") as srv:
         yield srv, reference
 

@@ -29,7 +29,7 @@ from gradio_client.exceptions import AppError
 from PIL import Image
 
 from bench.load import proc_status, rss_mb
-from tests.app_server import PROJECT, running_app
+from tests.app_server import PROJECT, gallery_env, running_app
 from tests.test_images import png_header_only, psd_bytes
 from tests.test_reliability_faults import in_process_app
 
@@ -153,12 +153,7 @@ def files(tmp_path_factory) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def server(tiny_gallery, tmp_path_factory):
-    env = {
-        "GAN_GALLERY_ROOT": str(tiny_gallery),
-        "GAN_GALLERY_MANIFEST": None,
-        "GAN_GALLERY_MODELS": None,
-        "GRADIO_TEMP_DIR": str(tmp_path_factory.mktemp("inputs-gradio")),
-    }
+    env = gallery_env(tiny_gallery, tmp_path_factory.mktemp("inputs-gradio"))
     with running_app(env, PROJECT / "test-artifacts" / "reliability-inputs.log") as srv:
         yield srv
 

@@ -22,17 +22,11 @@ from gradio_client.utils import QueueError
 from PIL import Image
 
 from bench.load import report, rss_mb, run_load
-from tests.app_server import PROJECT, running_app
+from tests.app_server import PROJECT, gallery_env, running_app
 
 
 def start(tiny_gallery, tmp_path_factory, log: str, **env: str):
-    full = {
-        "GAN_GALLERY_ROOT": str(tiny_gallery),
-        "GAN_GALLERY_MANIFEST": None,
-        "GAN_GALLERY_MODELS": None,
-        "GRADIO_TEMP_DIR": str(tmp_path_factory.mktemp("load-gradio")),
-        **env,
-    }
+    full = gallery_env(tiny_gallery, tmp_path_factory.mktemp("load-gradio"), **env)
     return running_app(full, PROJECT / "test-artifacts" / log)
 
 
