@@ -36,7 +36,7 @@ TINY = {
 # initialisation) changed, which silently breaks every published checkpoint.
 GOLDEN = {
     "dcgan_generator": [0.0529699, 0.0550395, 0.0531518, 0.055989, 0.0559903, 0.0663239],
-    "dcgan_discriminator": [-0.186385, 0.634389, 0.406907, 0.331235],
+    "dcgan_discriminator": [0.0125873, -0.0539429, 0.0383922, -0.0192523],
     "mlp_generator": [0.027724, 0.258039, -0.0646359, 0.230541, -0.127925, 0.214961],
     "mlp_discriminator": [-0.243397, -0.16655],
     "cvae_encoder": [0.00745335, -0.0452661, -0.0310441, -0.0211762, 0.0146852, 0.0307171],
@@ -177,6 +177,20 @@ def test_dcgan_sizes_channels_conditioning(size, channels, num_classes):
             g(z)
         with pytest.raises(ValueError, match="class-conditional"):
             d(images)
+
+
+@pytest.mark.parametrize("size", [28, 64])
+def test_dcgan_class_projection_does_not_swamp_the_realism_head(size):
+    # With the projection's embedding at N(0, 1) over the flattened features, the class term was
+    # 160-220x the head's spread at initialisation. The two terms must start comparable.
+    torch.manual_seed(0)
+    d = DCGANDiscriminator(size, 3, base_width=64, num_classes=10).eval()
+    x, y = torch.rand(64, 3, size, size) * 2 - 1, torch.randint(10, (64,))
+    with torch.no_grad():
+        head = d.head(torch.nn.Sequential(*d.blocks)(x)).flatten()
+        projection = d(x, y) - head
+    assert projection.std() > 0  # the label still counts
+    assert projection.std() < 10 * head.std()
 
 
 def test_dcgan_128_and_unsupported_sizes():

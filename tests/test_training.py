@@ -177,6 +177,8 @@ class _Interrupt(Exception):
         ("ring-gan-stable", dict(pack=2, n_critic=2, gp_weight=0.1, lr_final=0.5, lr_decay_from=0.3, ema_beta=0.9)),
         # image GAN: BatchSampler, batch norm, EMA, sample grids
         ("mnist-dcgan-ns", dict(g_width=8, d_width=8, ema_beta=0.9)),
+        # conditional: projection discriminator, mode seeking term on label-sharing halves
+        ("mnist-cgan", dict(g_width=8, d_width=8, ema_beta=0.9, mode_seeking=1.0)),
     ],
 )
 def test_resume_is_exact(name, extra, fake_data, tmp_path, monkeypatch):
@@ -221,6 +223,34 @@ def test_resume_is_exact(name, extra, fake_data, tmp_path, monkeypatch):
     assert any(p.name == "model.safetensors" for p in files)
     for rel in files:
         assert (roots[0] / rel).read_bytes() == (roots[1] / rel).read_bytes(), f"published {rel} differs"
+
+
+def test_a_run_stopped_at_a_checkpoint_closes_at_that_step(fake_data, tmp_path, monkeypatch):
+    """Stopped after its step-3 checkpoint, a 6-step run is closed by asking for 3 steps: the
+    summary that publishing copies into the manifest then says 3 steps, not 6."""
+    from training.__main__ import build_config
+    from training.loop import train
+
+    name, family_cls = "mnist-dcgan-ns", RECIPES["mnist-dcgan-ns"].family
+    folder = tmp_path / "run"
+
+    def config(steps):
+        argv = smoke_argv(name, folder, fake_data, steps=steps, checkpoint_every=3, g_width=8, d_width=8)[1:]
+        return build_config(name, argv)[0]
+
+    def stop_at_4(self, step):
+        if step == 4:
+            raise _Interrupt
+
+    monkeypatch.setattr(family_cls, "after_step", stop_at_4)
+    with pytest.raises(_Interrupt):
+        train(family_cls, config(6))
+    monkeypatch.undo()
+    assert json.loads((folder / "run.json").read_text())["config"]["steps"] == 6
+    train(family_cls, config(3), command="python -m training mnist-dcgan-ns --steps 3")
+    summary = json.loads((folder / "run.json").read_text())
+    assert (summary["steps"], summary["config"]["steps"]) == (3, 3)
+    assert summary["command"].endswith("--steps 3")
 
 
 # --- losses and regularisers -----------------------------------------------------------------
@@ -292,6 +322,19 @@ def test_clip_weights_clamps_every_parameter():
         assert p.abs().max().item() <= 0.01 + 1e-9
     assert module.bias[1].item() == pytest.approx(-0.005)  # inside the bound: unchanged
     assert module.weight[0, 0].item() == pytest.approx(-0.01)
+
+
+def test_mode_seeking_term_punishes_outputs_that_ignore_z():
+    z = torch.randn(8, 4, generator=torch.Generator().manual_seed(0))
+    same = torch.ones(8, 1, 5, 5)  # both halves alike: z changes nothing
+    varied = torch.cat([torch.zeros(4, 1, 5, 5), torch.ones(4, 1, 5, 5)])  # |f1 - f2| = 1
+    assert losses.mode_seeking(same, z).item() == pytest.approx(1e5)
+    expected = (z[:4] - z[4:]).abs().mean().item()  # 1 / (1 / mean |z1 - z2|)
+    assert losses.mode_seeking(varied, z).item() == pytest.approx(expected, rel=1e-4)
+    # its gradient pushes the two halves apart
+    fake = torch.cat([torch.zeros(4, 1, 5, 5), torch.full((4, 1, 5, 5), 0.1)]).requires_grad_(True)
+    losses.mode_seeking(fake, z).backward()
+    assert (fake.grad[:4] > 0).all() and (fake.grad[4:] < 0).all()
 
 
 # --- the 2D mode metric ----------------------------------------------------------------------

@@ -243,6 +243,9 @@ def train(family_cls: type[Family], cfg: TrainConfig, command: str | None = None
     summary_path = out / "run.json"
     if step and summary_path.exists():
         wall = json.loads(summary_path.read_text()).get("wall_time_s", 0.0)
+    if ctx.is_main and step and step == cfg.steps:
+        # a run stopped at a checkpoint and closed at that step: record the command that says so
+        _write_summary(out, family, cfg, ctx, step, wall, command)
     started = time.perf_counter()
     bar = tqdm(total=cfg.steps, initial=step, disable=not ctx.is_main, dynamic_ncols=True, desc=cfg.model_id)
     while step < cfg.steps:

@@ -64,6 +64,16 @@ def r1_penalty(critic, real: torch.Tensor, *args) -> torch.Tensor:
     return grad.flatten(1).pow(2).sum(1).mean()
 
 
+def mode_seeking(fake: torch.Tensor, z: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
+    """Mode seeking term of MSGAN (Mao et al. 2019), for a batch whose two halves share their
+    conditions: 1 / (mean |G(c, z1) - G(c, z2)| / mean |z1 - z2|). Minimising it keeps the
+    generator's output moving with z, so a conditional GAN cannot answer each class with one image."""
+    f1, f2 = fake.float().chunk(2)
+    z1, z2 = z.float().chunk(2)
+    ratio = (f1 - f2).abs().mean() / (z1 - z2).abs().mean()
+    return 1.0 / (ratio + eps)
+
+
 @torch.no_grad()
 def clip_weights(module: torch.nn.Module, c: float = 0.01) -> None:
     """WGAN's weight clipping to [-c, c], which keeps the critic (roughly) Lipschitz."""

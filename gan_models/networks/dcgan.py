@@ -3,8 +3,8 @@
 The generator doubles the spatial size with strided transposed convolutions from a
 ``start`` x ``start`` seed (7 for 28 px, 4 for 32 and 64 px). The discriminator mirrors it.
 Class conditioning: the generator concatenates a label embedding to z (Mirza & Osindero 2014);
-the discriminator uses a projection term (Miyato & Koyama 2018), which trains more stably than
-concatenating labels to the image.
+the discriminator uses a projection term (Miyato & Koyama 2018) on its globally pooled last
+features, which trains more stably than concatenating labels to the image.
 """
 
 from __future__ import annotations
@@ -97,7 +97,14 @@ class DCGANDiscriminator(nn.Module, PyTorchModelHubMixin):
         self.blocks = nn.ModuleList(blocks)  # last output: (in_ch, start, start)
         self.head = wrap(nn.Conv2d(in_ch, 1, start, 1, 0))
         self.feature_dim = in_ch * start * start
-        self.embed = wrap(nn.Embedding(num_classes, self.feature_dim)) if num_classes else None
+        self.embed = None
+        if num_classes:  # one vector per class over the channels, as in the projection paper
+            embed = nn.Embedding(num_classes, in_ch)
+            # Embedding's default N(0, 1) init over all flattened features made the class term
+            # 160-220x the realism head's spread at the start: D judged little but the class.
+            # Xavier keeps the two comparable.
+            nn.init.xavier_uniform_(embed.weight)
+            self.embed = wrap(embed)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None, return_features: bool = False):
         if self.pack > 1:  # (B, C, H, W) -> (B / pack, C * pack, H, W)
@@ -112,6 +119,7 @@ class DCGANDiscriminator(nn.Module, PyTorchModelHubMixin):
                 raise ValueError("this discriminator is class-conditional: pass labels y")
             if self.pack > 1:
                 raise ValueError("packing and class projection are not combined")
-            out = out + (self.embed(y) * features).sum(1, keepdim=True)
+            pooled = x.mean((2, 3))  # mean, not sum, so the term's scale does not grow with the map
+            out = out + (self.embed(y) * pooled).sum(1, keepdim=True)
         out = out.squeeze(1)
         return (out, features) if return_features else out

@@ -25,6 +25,7 @@ class GANConfig(TrainConfig):
     g_width: int = 64  # generator base filters
     d_width: int = 64  # discriminator base filters
     embed_dim: int = 50  # label embedding size (conditional)
+    mode_seeking: float = 0.0  # MSGAN weight (conditional): keeps G's output varying with z (0: off)
     loss: str = "ns"  # minimax | ns | lsgan | wgan | wgan-gp | hinge
     optimizer: str = "adam"  # adam | rmsprop (WGAN with clipping)
     lr_g: float = 2e-4
@@ -97,8 +98,8 @@ class GANFamily(Family):
         x = real_images(x, self.cfg.flip, self.ctx.cuda and self.cfg.channels_last)
         return x, (y if self.num_classes else None)
 
-    def _generate(self, n: int, y):
-        z = torch.randn(n, self.cfg.z_dim, device=self.ctx.device)
+    def _generate(self, n: int, y, z=None):
+        z = torch.randn(n, self.cfg.z_dim, device=self.ctx.device) if z is None else z
         return self.nets["generator"](z, y) if y is not None else self.nets["generator"](z)
 
     def _d(self, x, y):
@@ -126,8 +127,15 @@ class GANFamily(Family):
             if cfg.clip:
                 losses.clip_weights(D, cfg.clip)
         with ctx.autocast():
-            fake = self._generate(x.shape[0], y)
-            g_loss = losses.g_loss(cfg.loss, self._d(fake, y))
+            if cfg.mode_seeking:  # two halves with the same labels and different z
+                half = x.shape[0] // 2
+                y = None if y is None else y[:half].repeat(2)
+                z = torch.randn(2 * half, cfg.z_dim, device=ctx.device)
+                fake = self._generate(2 * half, y, z)
+                g_loss = losses.g_loss(cfg.loss, self._d(fake, y)) + cfg.mode_seeking * losses.mode_seeking(fake, z)
+            else:
+                fake = self._generate(x.shape[0], y)
+                g_loss = losses.g_loss(cfg.loss, self._d(fake, y))
         opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
         opt_g.step()
