@@ -148,7 +148,7 @@ RECIPES: dict[str, Recipe] = {
         "class-conditional DCGAN on MNIST (label embedding in G, projection in D, mode seeking)",
         "sample",
         "CGAN",
-        dict(_MNIST, conditional=True, loss="ns", mode_seeking=0.2, steps=8000),
+        dict(_MNIST, conditional=True, loss="ns", mode_seeking=0.2, steps=16000),
         "A class-conditional GAN (Mirza & Osindero 2014): pick the digit, the seed picks the style. A mode "
         "seeking term (MSGAN, Mao et al. 2019) keeps the seed in use: without it each digit came out as one image.",
     ),
