@@ -98,7 +98,7 @@ RECIPES: dict[str, Recipe] = {
         "DCGAN on MNIST with the non-saturating GAN loss",
         "sample",
         "DCGAN",
-        dict(_MNIST, loss="ns", steps=6000),
+        dict(_MNIST, loss="ns", steps=20000),
         "The DCGAN of Radford et al. trained with the non-saturating loss of Goodfellow et al.; one of four "
         "losses on the same architecture.",
     ),
@@ -108,7 +108,7 @@ RECIPES: dict[str, Recipe] = {
         "DCGAN on MNIST with the LSGAN loss",
         "sample",
         "DCGAN / LSGAN",
-        dict(_MNIST, loss="lsgan", steps=6000),
+        dict(_MNIST, loss="lsgan", steps=20000),
         "The same DCGAN trained with the least-squares loss of Mao et al. (2017).",
     ),
     "mnist-wgan-clip": Recipe(
