@@ -158,7 +158,7 @@ RECIPES: dict[str, Recipe] = {
         "class-conditional DCGAN on Fashion-MNIST",
         "sample",
         "CGAN",
-        dict(_MNIST, dataset="fashion", conditional=True, loss="ns", mode_seeking=0.2, steps=32000),
+        dict(_MNIST, dataset="fashion", conditional=True, loss="ns", mode_seeking=0.2, steps=40000),
         "A class-conditional GAN on Fashion-MNIST's ten kinds of clothing, with the same mode seeking term.",
     ),
     "celeb24-dcgan": Recipe(
