@@ -9,6 +9,7 @@ from torch.nn.utils import parametrize
 
 from gan_models.networks import (
     ARCHITECTURES,
+    Classifier,
     DCGANDiscriminator,
     DCGANGenerator,
     MLPDiscriminator,
@@ -313,3 +314,22 @@ def test_unet_sizes():
     for bad in (4, 24, 100):
         with pytest.raises(ValueError, match="power of two"):
             UNetGenerator(image_size=bad)
+
+
+def test_classifier_stem_halves_the_input_and_round_trips(tmp_path):
+    torch.manual_seed(0)
+    plain = Classifier(image_size=64, channels=3, num_classes=5, base_width=4, blocks=2, feature_dim=8).eval()
+    stem = Classifier(
+        image_size=64, channels=3, num_classes=5, base_width=4, blocks=2, feature_dim=8, stem_stride=2
+    ).eval()
+    x = torch.rand(2, 3, 64, 64) * 2 - 1
+    with torch.no_grad():
+        assert plain.conv(x).shape == (2, 8, 16, 16)
+        assert stem.conv(x).shape == (2, 8, 8, 8)  # the strided stem, then the same two blocks
+        assert stem(x).shape == (2, 5)
+    assert stem.conv[0].in_channels == 3  # the evaluation code reads the input channels here
+    stem.save_pretrained(tmp_path)
+    again = Classifier.from_pretrained(tmp_path).eval()
+    assert len(again.conv) == len(stem.conv)
+    with torch.no_grad():
+        torch.testing.assert_close(again(x), stem(x))

@@ -179,6 +179,8 @@ class _Interrupt(Exception):
         ("mnist-dcgan-ns", dict(g_width=8, d_width=8, ema_beta=0.9)),
         # conditional: projection discriminator, mode seeking term on label-sharing halves
         ("mnist-cgan", dict(g_width=8, d_width=8, ema_beta=0.9, mode_seeking=1.0)),
+        # faces classifier: per-image random transforms draw from the global RNG, warm-up
+        ("faces-classifier", dict(ema_beta=0.9, warmup=4)),
     ],
 )
 def test_resume_is_exact(name, extra, fake_data, tmp_path, monkeypatch):
@@ -223,6 +225,25 @@ def test_resume_is_exact(name, extra, fake_data, tmp_path, monkeypatch):
     assert any(p.name == "model.safetensors" for p in files)
     for rel in files:
         assert (roots[0] / rel).read_bytes() == (roots[1] / rel).read_bytes(), f"published {rel} differs"
+
+
+def test_face_classifier_augments_each_image_on_its_own(fake_data, tmp_path):
+    from training.__main__ import build_config
+    from training.families.classifier import ClassifierFamily
+    from training.loop import Context
+
+    cfg, _ = build_config("faces-classifier", smoke_argv("faces-classifier", tmp_path, fake_data)[1:])
+    assert cfg.degrees and cfg.zoom and cfg.jitter and cfg.flip  # the recipe asks for per-image augmentation
+    family = ClassifierFamily(cfg, Context(cfg))
+    torch.manual_seed(0)
+    x = family.data.images[:1].float().div(127.5).sub(1).repeat(8, 1, 1, 1)  # one face, eight times
+    out = family._augment(x)
+    assert out.shape == x.shape and out.min() >= -1 and out.max() <= 1
+    assert not torch.equal(out, x)
+    distinct = {tuple(img.flatten()[::97].tolist()) for img in out}
+    assert len(distinct) == 8, "every copy of the face should get its own transform"
+    digits_cfg, _ = build_config("digits-classifier", smoke_argv("digits-classifier", tmp_path, fake_data)[1:])
+    assert ClassifierFamily(digits_cfg, Context(digits_cfg)).per_image is None  # digits keep the batch shift
 
 
 def test_a_run_stopped_at_a_checkpoint_closes_at_that_step(fake_data, tmp_path, monkeypatch):
