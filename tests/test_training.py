@@ -246,6 +246,30 @@ def test_face_classifier_augments_each_image_on_its_own(fake_data, tmp_path):
     assert ClassifierFamily(digits_cfg, Context(digits_cfg)).per_image is None  # digits keep the batch shift
 
 
+def test_face_classifier_mixes_pairs_of_faces_with_soft_labels(fake_data, tmp_path):
+    from training.__main__ import build_config
+    from training.families.classifier import ClassifierFamily
+    from training.loop import Context
+
+    cfg, _ = build_config("faces-classifier", smoke_argv("faces-classifier", tmp_path, fake_data)[1:])
+    assert cfg.mixup and cfg.cutmix  # the recipe blends faces
+    family = ClassifierFamily(cfg, Context(cfg))
+    k = len(family.data.class_names)
+    images = family.data.images[:8]
+    x, y = images.float().div(127.5).sub(1), torch.arange(len(images)) % k  # neighbours differ in identity
+    torch.manual_seed(0)
+    mixed, target = family.mix(x, y)
+    assert mixed.shape == x.shape and target.shape == (len(x), k)
+    assert torch.allclose(target.sum(1), torch.ones(len(x)))
+    assert not torch.equal(mixed, x)
+    assert ((target > 0).sum(1) == 2).all(), "each soft label shares its weight between two identities"
+    # a training step takes the soft targets
+    stats = family.train_step((images, y), 0)
+    assert torch.isfinite(stats["loss"])
+    digits_cfg, _ = build_config("digits-classifier", smoke_argv("digits-classifier", tmp_path, fake_data)[1:])
+    assert ClassifierFamily(digits_cfg, Context(digits_cfg)).mix is None
+
+
 def test_a_run_stopped_at_a_checkpoint_closes_at_that_step(fake_data, tmp_path, monkeypatch):
     """Stopped after its step-3 checkpoint, a 6-step run is closed by asking for 3 steps: the
     summary that publishing copies into the manifest then says 3 steps, not 6."""

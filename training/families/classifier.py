@@ -3,7 +3,8 @@ real training split only, with augmentation; the EMA copy is what ships.
 
 Digits get one random shift per batch. Faces, with about 75 images per person, need more: each
 image gets its own flip, rotation, zoom, shift and colour jitter (torchvision's v2 transforms),
-so the classifier learns identities rather than the 1,808 training photos."""
+so the classifier learns identities rather than the 1,808 training photos; MixUp or CutMix
+(torchvision's v2 batch transforms) can then blend pairs of them, soft labels and all."""
 
 from __future__ import annotations
 
@@ -39,6 +40,10 @@ class ClassifierConfig(TrainConfig):
     zoom: float = 0.0
     jitter: float = 0.0
     warmup: int = 0  # steps of linear learning-rate warm-up before the cosine decay
+    # batch mixing with soft labels (0: off): MixUp (Zhang et al. 2018) and CutMix (Yun et al. 2019)
+    # Beta(alpha, alpha) parameters; with both on, each batch gets one of the two at random
+    mixup: float = 0.0
+    cutmix: float = 0.0
 
 
 class ClassifierFamily(Family):
@@ -53,6 +58,7 @@ class ClassifierFamily(Family):
             cfg.image_size, cfg.channels, k, cfg.base_width, cfg.blocks, cfg.feature_dim, cfg.dropout, cfg.stem_stride
         )
         self.per_image = self._per_image_transform() if cfg.degrees or cfg.zoom or cfg.jitter else None
+        self.mix = self._mix_transform(k)
         self.nets = {"classifier": ctx.prepare(net)}
         self.opts = {
             "classifier": torch.optim.AdamW(self.nets["classifier"].parameters(), cfg.lr, weight_decay=cfg.weight_decay)
@@ -82,6 +88,12 @@ class ClassifierFamily(Family):
             steps.append(v2.ColorJitter(cfg.jitter, 1.5 * cfg.jitter, 2 * cfg.jitter))
         return v2.Compose(steps)
 
+    def _mix_transform(self, num_classes: int) -> v2.Transform | None:
+        mixes = [v2.MixUp(alpha=self.cfg.mixup, num_classes=num_classes)] if self.cfg.mixup else []
+        if self.cfg.cutmix:
+            mixes.append(v2.CutMix(alpha=self.cfg.cutmix, num_classes=num_classes))
+        return v2.RandomChoice(mixes) if mixes else None
+
     def _augment(self, x: torch.Tensor) -> torch.Tensor:
         if self.per_image is not None:  # the transforms work on [0, 1]; each image draws its own parameters
             return torch.stack([self.per_image(img) for img in (x + 1) / 2]) * 2 - 1
@@ -102,13 +114,18 @@ class ClassifierFamily(Family):
             lr *= min(1.0, (step + 1) / self.cfg.warmup)
         for group in self.opts["classifier"].param_groups:
             group["lr"] = lr
+        x = self._augment(to_float(x))
+        target = y
+        if self.mix is not None:  # soft targets: the two labels weighted by their share of the image
+            x, target = self.mix(x, y)
         with self.ctx.autocast():
-            logits = self.nets["classifier"](self._augment(to_float(x)))
-            loss = F.cross_entropy(logits.float(), y, label_smoothing=self.cfg.label_smoothing)
+            logits = self.nets["classifier"](x)
+            loss = F.cross_entropy(logits.float(), target, label_smoothing=self.cfg.label_smoothing)
         self.opts["classifier"].zero_grad(set_to_none=True)
         loss.backward()
         self.opts["classifier"].step()
-        return {"loss": loss.detach(), "acc": (logits.argmax(1) == y).float().mean()}
+        dominant = target.argmax(1) if target.ndim == 2 else y  # mixed batches: the larger share's label
+        return {"loss": loss.detach(), "acc": (logits.argmax(1) == dominant).float().mean()}
 
     def inference_networks(self):
         return {"classifier": ("classifier", self.net("classifier"))}
