@@ -89,7 +89,9 @@ class ClassifierFamily(Family):
         return v2.Compose(steps)
 
     def _mix_transform(self, num_classes: int) -> v2.Transform | None:
-        mixes = [v2.MixUp(alpha=self.cfg.mixup, num_classes=num_classes)] if self.cfg.mixup else []
+        mixes: list[v2.Transform] = []
+        if self.cfg.mixup:
+            mixes.append(v2.MixUp(alpha=self.cfg.mixup, num_classes=num_classes))
         if self.cfg.cutmix:
             mixes.append(v2.CutMix(alpha=self.cfg.cutmix, num_classes=num_classes))
         return v2.RandomChoice(mixes) if mixes else None
