@@ -333,3 +333,24 @@ def test_classifier_stem_halves_the_input_and_round_trips(tmp_path):
     assert len(again.conv) == len(stem.conv)
     with torch.no_grad():
         torch.testing.assert_close(again(x), stem(x))
+
+
+def test_classifier_flip_average_makes_eval_outputs_mirror_invariant(tmp_path):
+    torch.manual_seed(0)
+    net = Classifier(image_size=32, channels=3, num_classes=4, base_width=4, blocks=2, feature_dim=8, flip_average=True)
+    x = torch.rand(3, 3, 32, 32) * 2 - 1
+    net.eval()
+    with torch.no_grad():
+        logits, feats = net(x, return_features=True)
+        torch.testing.assert_close(net(x.flip(-1)), logits)  # a face and its mirror get the same answer
+        torch.testing.assert_close(net.features(x.flip(-1)), feats)
+        # the mean of the two views' features, not of either view alone
+        one_view = net.embed(net.conv(x))
+        both = (one_view + net.embed(net.conv(x.flip(-1)))) / 2
+        torch.testing.assert_close(feats, both)
+        assert not torch.allclose(feats, one_view)
+    net.train()  # training sees single views: the augmentation flips them already
+    with torch.no_grad():
+        assert not torch.allclose(net.features(x), net.features(x.flip(-1)))
+    net.save_pretrained(tmp_path)
+    assert Classifier.from_pretrained(tmp_path).flip_average is True

@@ -22,9 +22,11 @@ class Classifier(nn.Module, PyTorchModelHubMixin):
         feature_dim: int = 128,  # size of the penultimate layer
         dropout: float = 0.3,
         stem_stride: int = 1,  # 2: a strided 5x5 stem halves the input first (4x cheaper at 64 px)
+        flip_average: bool = False,  # in eval mode, average features over x and its mirror (faces)
     ):
         super().__init__()
         self.num_classes = num_classes
+        self.flip_average = flip_average
         layers: list[nn.Module] = []
         in_ch, width = channels, base_width
         if stem_stride > 1:
@@ -57,7 +59,12 @@ class Classifier(nn.Module, PyTorchModelHubMixin):
         self.head = nn.Linear(feature_dim, num_classes)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.embed(self.conv(x))
+        f = self.embed(self.conv(x))
+        if self.flip_average and not self.training:
+            # an identity does not change in a mirror; the mean over both views is steadier than either,
+            # and averaging features averages the (linear) head's logits too
+            f = (f + self.embed(self.conv(x.flip(-1)))) / 2
+        return f
 
     def forward(self, x: torch.Tensor, return_features: bool = False):
         f = self.features(x)

@@ -34,6 +34,7 @@ class ClassifierConfig(TrainConfig):
     flip: bool = False  # random horizontal flips (faces)
     label_smoothing: float = 0.0
     stem_stride: int = 1  # 2: a strided stem halves the input first (64 px faces)
+    flip_average: bool = False  # the shipped network averages its features over each image and its mirror
     # per-image augmentation (0: off): rotation up to +-degrees, zoom by up to +-zoom,
     # brightness/contrast/saturation jitter of that strength; with any on, shift and flip are per image too
     degrees: float = 0.0
@@ -55,7 +56,15 @@ class ClassifierFamily(Family):
         self.data = load_images(cfg.dataset, cfg.image_size, cfg.channels, "train", cfg.data_root)
         k = len(self.data.class_names)
         net = Classifier(
-            cfg.image_size, cfg.channels, k, cfg.base_width, cfg.blocks, cfg.feature_dim, cfg.dropout, cfg.stem_stride
+            cfg.image_size,
+            cfg.channels,
+            k,
+            cfg.base_width,
+            cfg.blocks,
+            cfg.feature_dim,
+            cfg.dropout,
+            cfg.stem_stride,
+            cfg.flip_average,
         )
         self.per_image = self._per_image_transform() if cfg.degrees or cfg.zoom or cfg.jitter else None
         self.mix = self._mix_transform(k)
