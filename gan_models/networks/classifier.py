@@ -59,12 +59,12 @@ class Classifier(nn.Module, PyTorchModelHubMixin):
         self.head = nn.Linear(feature_dim, num_classes)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        f = self.embed(self.conv(x))
-        if self.flip_average and not self.training:
-            # an identity does not change in a mirror; the mean over both views is steadier than either,
-            # and averaging features averages the (linear) head's logits too
-            f = (f + self.embed(self.conv(x.flip(-1)))) / 2
-        return f
+        if not (self.flip_average and not self.training):
+            return self.embed(self.conv(x))
+        # an identity does not change in a mirror; the mean over both views is steadier than either,
+        # and averaging features averages the (linear) head's logits too. One batch holds both views.
+        f = self.embed(self.conv(torch.cat([x, x.flip(-1)])))
+        return (f[: len(x)] + f[len(x) :]) / 2
 
     def forward(self, x: torch.Tensor, return_features: bool = False):
         f = self.features(x)

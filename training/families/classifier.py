@@ -64,7 +64,7 @@ class ClassifierFamily(Family):
             cfg.feature_dim,
             cfg.dropout,
             cfg.stem_stride,
-            cfg.flip_average,
+            flip_average=cfg.flip_average,
         )
         self.per_image = self._per_image_transform() if cfg.degrees or cfg.zoom or cfg.jitter else None
         self.mix = self._mix_transform(k)
