@@ -180,6 +180,25 @@ def test_dcgan_sizes_channels_conditioning(size, channels, num_classes):
             d(images)
 
 
+@pytest.mark.parametrize("num_classes", [0, 4])
+def test_dcgan_generator_depth_options(num_classes):
+    # mlp_width and refine add layers; the plain layout (and so shipped checkpoints' keys) is unchanged
+    torch.manual_seed(0)
+    plain = DCGANGenerator(28, 1, z_dim=8, base_width=4, num_classes=num_classes, embed_dim=3)
+    deep = DCGANGenerator(28, 1, z_dim=8, base_width=4, num_classes=num_classes, embed_dim=3, mlp_width=16, refine=1)
+    assert plain.mlp is None and not any(k.startswith("mlp") for k in plain.state_dict())
+    assert isinstance(plain.net[3], torch.nn.ConvTranspose2d)  # no refinement between the stages
+    convs = [m for m in deep.net if isinstance(m, torch.nn.Conv2d) and not isinstance(m, torch.nn.ConvTranspose2d)]
+    assert len(convs) == 2  # one refinement at 7x7 and one at 14x14
+    assert deep.mlp[0].in_features == 8 + (3 if num_classes else 0) and deep.net[0].in_channels == 16
+    z = torch.randn(5, 8)
+    y = torch.arange(5) % 4 if num_classes else None
+    deep.train()
+    out = deep(z, y)
+    out.mean().backward()
+    assert out.shape == (5, 1, 28, 28) and deep.mlp[0].weight.grad.abs().sum() > 0
+
+
 @pytest.mark.parametrize("size", [28, 64])
 def test_dcgan_class_projection_does_not_swamp_the_realism_head(size):
     # With the projection's embedding at N(0, 1) over the flattened features, the class term was

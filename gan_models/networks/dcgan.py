@@ -25,6 +25,15 @@ def _layout(image_size: int) -> tuple[int, int]:
     return start, (image_size // start).bit_length() - 1
 
 
+def _refinements(width: int, count: int) -> list[nn.Module]:
+    """``count`` size-preserving 3x3 conv + BN + ReLU layers at ``width`` channels."""
+    return [
+        m
+        for _ in range(count)
+        for m in (nn.Conv2d(width, width, 3, 1, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU(True))
+    ]
+
+
 class DCGANGenerator(nn.Module, PyTorchModelHubMixin):
     """G(z[, y]) -> image in [-1, 1], shaped (B, channels, image_size, image_size)."""
 
@@ -36,6 +45,8 @@ class DCGANGenerator(nn.Module, PyTorchModelHubMixin):
         base_width: int = 64,  # filters of the last hidden layer; doubles per stage towards z
         num_classes: int = 0,  # 0: unconditional; else labels are embedded and joined to z
         embed_dim: int = 50,  # size of the label embedding when conditional
+        mlp_width: int = 0,  # hidden width of a 2-layer MLP on z before the first feature map (0: none)
+        refine: int = 0,  # 3x3 convolutions added after each hidden feature map (0: none)
     ):
         super().__init__()
         self.image_size, self.channels, self.z_dim = image_size, channels, z_dim
@@ -43,17 +54,35 @@ class DCGANGenerator(nn.Module, PyTorchModelHubMixin):
         start, stages = _layout(image_size)
         self.embed = nn.Embedding(num_classes, embed_dim) if num_classes else None
         in_dim = z_dim + (embed_dim if num_classes else 0)
+        # An unconditional G must carve z-space into disconnected modes (digits); the DCGAN stack
+        # has a single linear map before its first ReLU, so an MLP there gives it room to.
+        self.mlp = None
+        if mlp_width:
+            self.mlp = nn.Sequential(
+                *(
+                    m
+                    for i in range(2)
+                    for m in (
+                        nn.Linear(in_dim if i == 0 else mlp_width, mlp_width, bias=False),
+                        nn.BatchNorm1d(mlp_width),
+                        nn.ReLU(True),
+                    )
+                )
+            )
+            in_dim = mlp_width
         width = base_width * 2 ** (stages - 1)
         layers: list[nn.Module] = [
             nn.ConvTranspose2d(in_dim, width, start, 1, 0, bias=False),  # (width, start, start)
             nn.BatchNorm2d(width),
             nn.ReLU(True),
+            *_refinements(width, refine),
         ]
         for _ in range(stages - 1):
             layers += [
                 nn.ConvTranspose2d(width, width // 2, 4, 2, 1, bias=False),  # spatial x2
                 nn.BatchNorm2d(width // 2),
                 nn.ReLU(True),
+                *_refinements(width // 2, refine),
             ]
             width //= 2
         layers += [nn.ConvTranspose2d(width, channels, 4, 2, 1), nn.Tanh()]  # (channels, size, size)
@@ -64,6 +93,8 @@ class DCGANGenerator(nn.Module, PyTorchModelHubMixin):
             if y is None:
                 raise ValueError("this generator is class-conditional: pass labels y")
             z = torch.cat([z, self.embed(y)], dim=1)
+        if self.mlp is not None:
+            z = self.mlp(z)
         return self.net(z[:, :, None, None])
 
 

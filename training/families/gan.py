@@ -24,6 +24,8 @@ class GANConfig(TrainConfig):
     z_dim: int = 100
     g_width: int = 64  # generator base filters
     d_width: int = 64  # discriminator base filters
+    g_mlp: int = 0  # hidden width of the generator's MLP on z (0: none)
+    g_refine: int = 0  # extra 3x3 conv layers per generator resolution
     embed_dim: int = 50  # label embedding size (conditional)
     mode_seeking: float = 0.0  # MSGAN weight (conditional): keeps G's output varying with z (0: off)
     loss: str = "ns"  # minimax | ns | lsgan | wgan | wgan-gp | hinge
@@ -60,7 +62,16 @@ class GANFamily(Family):
         else:
             self.data = None
             self.meta["class_names"] = []
-        g = DCGANGenerator(cfg.image_size, cfg.channels, cfg.z_dim, cfg.g_width, self.num_classes, cfg.embed_dim)
+        g = DCGANGenerator(
+            cfg.image_size,
+            cfg.channels,
+            cfg.z_dim,
+            cfg.g_width,
+            self.num_classes,
+            cfg.embed_dim,
+            cfg.g_mlp,
+            cfg.g_refine,
+        )
         d = DCGANDiscriminator(
             cfg.image_size, cfg.channels, cfg.d_width, self.num_classes, cfg.d_batch_norm, cfg.spectral_norm, cfg.pack
         )
