@@ -59,15 +59,12 @@ class DCGANGenerator(nn.Module, PyTorchModelHubMixin):
         self.mlp = None
         if mlp_width:
             self.mlp = nn.Sequential(
-                *(
-                    m
-                    for i in range(2)
-                    for m in (
-                        nn.Linear(in_dim if i == 0 else mlp_width, mlp_width, bias=False),
-                        nn.BatchNorm1d(mlp_width),
-                        nn.ReLU(True),
-                    )
-                )
+                nn.Linear(in_dim, mlp_width, bias=False),
+                nn.BatchNorm1d(mlp_width),
+                nn.ReLU(True),
+                nn.Linear(mlp_width, mlp_width, bias=False),
+                nn.BatchNorm1d(mlp_width),
+                nn.ReLU(True),
             )
             in_dim = mlp_width
         width = base_width * 2 ** (stages - 1)
