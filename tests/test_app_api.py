@@ -353,6 +353,16 @@ def test_live_training_run_streams_snapshots(client):
 def test_mode_histogram_of_a_shipped_model(client):
     _, summary = client.predict("tiny-colour", api_name="/mode_histogram")
     assert summary["modes_covered"] == 4 and summary["total_modes"] == 1000 and summary["samples"] == 20
+    # modes 0 (5), 7 (3), 123 (2), 999 (10): the R channel reads 0 in 8 of 20, 1 in 2, 9 in 10
+    assert summary["digit_shares"]["R"] == pytest.approx([0.4, 0.1] + [0] * 7 + [0.5])
+    assert summary["digit_shares"]["B"] == pytest.approx([0.25, 0, 0, 0.1, 0, 0, 0, 0.15, 0, 0.5])
+    p = np.array([5, 3, 2, 10]) / 20
+    assert summary["kl_to_uniform"] == pytest.approx(float((p * np.log(p * 1000)).sum()))
+    shares = [[0.4, 0.1, 0.5], [0.4, 0.1, 0.5], [0.25, 0.1, 0.15, 0.5]]
+    from_shares = sum(float((np.array(s) * np.log(np.array(s) * 10)).sum()) for s in shares)
+    assert summary["kl_from_digit_shares"] == pytest.approx(from_shares)
+    assert summary["kl_from_dependence"] == pytest.approx(summary["kl_to_uniform"] - from_shares)
+    assert summary["kl_from_dependence"] > 0  # these four modes are far from independent channels
 
 
 def test_jacobian_spectrum_matches_the_library(client, library):
