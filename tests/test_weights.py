@@ -487,3 +487,23 @@ def test_hub_configured_by_environment_in_a_fresh_process(hub_gallery, tmp_path,
 
     point_hub(monkeypatch, hub.url, hf_home, offline=True)
     np.testing.assert_array_equal(sample(load_model(HUB_MODEL, "cpu"), 3, seed=7), reference)
+
+
+def test_halving_a_shipped_model_keeps_its_outputs(tiny_gallery, tmp_path):
+    from training.publish import halve_shipped
+
+    root = tmp_path / "gallery"
+    shutil.copytree(tiny_gallery, root)
+    model_file = root / "weights" / "tiny-digits" / "generator" / "model.safetensors"
+    before = model_file.stat().st_size
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("GAN_GALLERY_ROOT", str(root))
+        old = sample(load_model("tiny-digits", "cpu"), 8, 5)
+        entry = halve_shipped("tiny-digits", root)
+        new = sample(load_model("tiny-digits", "cpu"), 8, 5)  # loading checks the new SHA-256
+    assert model_file.stat().st_size < 0.6 * before
+    assert entry["training"]["precision"] == "float16 weights" and entry["metrics"] == {}
+    assert entry["training"]["command"].endswith(" --half")
+    assert np.abs(new.astype(int) - old.astype(int)).max() <= 2  # uint8 images: fp16 round-off only
+    with pytest.raises(SystemExit, match="already ships float16"):
+        halve_shipped("tiny-digits", root)

@@ -189,6 +189,36 @@ def publish_run(run: Path, half: bool = False, root: Path | None = None) -> dict
     return entry
 
 
+def halve_shipped(model_id: str, root: Path | None = None) -> dict:
+    """Store an already shipped float32 model as float16: the networks are read from their
+    verified files, so the result is exactly what ``publish --half`` of the same run writes (it
+    casts after the BatchNorm recalibration too). Metrics are cleared: measure again."""
+    from gan_models.manifest import read_manifest
+    from gan_models.weights import load_network
+
+    root = Path(root or weights_root())
+    entry = read_manifest(root / "weights_manifest.json").get(model_id)
+    if entry is None:
+        raise SystemExit(f"{model_id!r} is not in {root / 'weights_manifest.json'}")
+    raw = next(m for m in raw_manifest(root / "weights_manifest.json")["models"] if m["id"] == model_id)
+    if raw["training"].get("precision") == "float16 weights":
+        raise SystemExit(f"{model_id} already ships float16 weights")
+    nets = {role: (raw["networks"][role]["architecture"], load_network(entry, role)) for role in raw["networks"]}
+    model_dir = root / "weights" / model_id
+    extras = {p.relative_to(model_dir) for p in model_dir.rglob("*") if p.is_file()} - {
+        Path(role) / name for role in nets for name in ("config.json", "model.safetensors", "README.md")
+    }
+    if extras:  # publish_networks replaces the folder; extra files would need their run
+        raise SystemExit(f"{model_id} ships extra files ({sorted(map(str, extras))}); publish its run with --half")
+    raw["networks"] = publish_networks(model_id, nets, root, half=True)
+    command = raw["training"]["command"]
+    raw["training"]["command"] = command if command.endswith(" --half") else command + " --half"
+    raw["training"]["precision"] = "float16 weights"
+    raw["metrics"] = {}
+    upsert_entry(raw, root)
+    return raw
+
+
 def push_to_hub(model_id: str, repo_id: str, root: Path | None = None) -> str:
     """Upload weights/<id>/ to a Hub repo; returns the commit to pin in the manifest's ``hub``."""
     from huggingface_hub import HfApi
@@ -209,7 +239,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("run", help="a run folder, e.g. runs/mnist-dcgan-ns")
     parser.add_argument("--half", action="store_true", help="store float16 weights (half the size)")
     parser.add_argument("--push-to-hub", metavar="REPO", help="also upload to this Hugging Face repo")
+    parser.add_argument(
+        "--halve", action="store_true", help="RUN is a shipped model id: rewrite its float32 files as float16"
+    )
     args = parser.parse_args(argv)
+    if args.halve:
+        halve_shipped(args.run)
+        print(f"{args.run} now ships float16 weights; measure it again with python -m training.evaluate")
+        return 0
     entry = publish_run(Path(args.run), half=args.half)
     print(f"published {entry['id']}")
     if args.push_to_hub:
