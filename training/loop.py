@@ -40,6 +40,7 @@ class TrainConfig:
     sample_every: int = 500  # steps between sample grids (0: never)
     checkpoint_every: int = 1000  # steps between resume checkpoints (0: only at the end)
     ema_beta: float = 0.999  # EMA of inference networks' weights; 0 disables
+    ema_warmup: bool = False  # beta rises as (1 + t) / (10 + t) up to ema_beta: a short run's EMA forgets the init
     device: str | None = None  # None: cuda when present, else cpu
     amp: bool = True  # bf16 autocast on CUDA (ignored on the CPU)
     channels_last: bool = True  # on CUDA
@@ -202,6 +203,13 @@ def _load(family: Family, sampler, state: dict) -> int:
     return state["step"]
 
 
+def ema_beta(cfg: TrainConfig, step: int) -> float:
+    """The EMA decay at 0-based ``step``. At 0.999 the random init still weighs 30% after 1,200
+    steps; the warm-up (TensorFlow's ``num_updates`` rule) averages over about the last 10% of a run
+    until the fixed decay takes over."""
+    return min(cfg.ema_beta, (1 + step) / (10 + step)) if cfg.ema_warmup else cfg.ema_beta
+
+
 @torch.no_grad()
 def _update_ema(family: Family, beta: float) -> None:
     for role, ema in family.ema.items():
@@ -251,7 +259,7 @@ def train(family_cls: type[Family], cfg: TrainConfig, command: str | None = None
     while step < cfg.steps:
         losses = family.train_step(next(sampler), step)
         if family.ema:
-            _update_ema(family, cfg.ema_beta)
+            _update_ema(family, ema_beta(cfg, step))
         step += 1
         family.after_step(step)
         if ctx.is_main and (step % cfg.log_every == 0 or step == cfg.steps):
