@@ -176,7 +176,7 @@ class _Interrupt(Exception):
         # toy2d: PacGAN packing, several critic steps, gradient penalty, lr decay, EMA, trajectory
         ("ring-gan-stable", dict(pack=2, n_critic=2, gp_weight=0.1, lr_final=0.5, lr_decay_from=0.3, ema_beta=0.9)),
         # image GAN: BatchSampler, batch norm, EMA, sample grids
-        ("mnist-dcgan-ns", dict(g_width=8, d_width=8, ema_beta=0.9)),
+        ("mnist-dcgan-ns", dict(g_width=8, d_width=8, ema_beta=0.9, lr_final=0.1, lr_decay_from=0.5)),
         # colour DCGAN: the EMA's warm-up depends on the step a resumed run starts from
         ("openmoji-dcgan", dict(g_width=8, d_width=8)),
         # conditional: projection discriminator, mode seeking term on label-sharing halves
@@ -321,6 +321,25 @@ def test_ema_warmup_forgets_the_random_init():
     betas = [ema_beta(TrainConfig(ema_beta=0.999, ema_warmup=True), t) for t in (0, 100, 1000, 10_000, 100_000)]
     assert betas == sorted(betas) and betas[0] == pytest.approx(0.1) and betas[-1] == 0.999
     assert RECIPES["openmoji-dcgan"].settings["ema_warmup"] and RECIPES["celeb24-dcgan"].settings["ema_warmup"]
+
+
+def test_image_gan_learning_rates_decay_linearly_to_the_final_fraction(fake_data, tmp_path):
+    from training.__main__ import build_config
+    from training.families.gan import GANFamily
+    from training.loop import Context, linear_decay
+
+    assert [linear_decay(t, 11, 0.5, 0.1) for t in (0, 5, 10)] == [1.0, 1.0, pytest.approx(0.1)]
+    assert linear_decay(8, 11, 0.5, 0.1) == pytest.approx(1 - 0.9 * 3 / 5)
+    assert linear_decay(7, 11, 0.0, 1.0) == 1.0
+    argv = smoke_argv("mnist-dcgan-ns", tmp_path, fake_data, g_width=8, d_width=8, steps=11, lr_final=0.1)
+    cfg, _ = build_config("mnist-dcgan-ns", argv[1:] + ["--lr-decay-from", "0.5", "--lr-g", "1e-3"])
+    family = GANFamily(cfg, Context(cfg))
+    batches = family.sampler()
+    for step in (0, 8, 10):
+        family.train_step(next(batches), step)
+        factor = linear_decay(step, 11, 0.5, 0.1)
+        assert family.opts["generator"].param_groups[0]["lr"] == pytest.approx(1e-3 * factor)
+        assert family.opts["discriminator"].param_groups[0]["lr"] == pytest.approx(cfg.lr_d * factor)
 
 
 # --- losses and regularisers -----------------------------------------------------------------

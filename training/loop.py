@@ -203,6 +203,16 @@ def _load(family: Family, sampler, state: dict) -> int:
     return state["step"]
 
 
+def linear_decay(step: int, steps: int, decay_from: float, final: float) -> float:
+    """Learning-rate factor at 0-based ``step``: 1 until ``decay_from`` of the run, then falling
+    linearly to ``final`` at the last step (pix2pix's schedule; settles a GAN's oscillation)."""
+    if final == 1.0:
+        return 1.0
+    start = int(decay_from * steps)
+    progress = max(step - start, 0) / max(steps - 1 - start, 1)
+    return 1 - (1 - final) * min(progress, 1.0)
+
+
 def ema_beta(cfg: TrainConfig, step: int) -> float:
     """The EMA decay at 0-based ``step``. At 0.999 the random init still weighs 30% after 1,200
     steps; the warm-up (TensorFlow's ``num_updates`` rule) averages over about the last 10% of a run

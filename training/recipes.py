@@ -191,7 +191,8 @@ RECIPES: dict[str, Recipe] = {
         "sample",
         "DCGAN",
         dict(_COLOUR64, dataset="faces-celeb24", flip=True),
-        "The DCGAN of Radford et al. at 64 px on aligned celebrity faces. Non-commercial research use only.",
+        "The DCGAN of Radford et al. at 64 px, with 32 base filters (half the paper's), on aligned celebrity "
+        "faces. Non-commercial research use only.",
     ),
     "openmoji-dcgan": Recipe(
         GANFamily,
@@ -200,7 +201,7 @@ RECIPES: dict[str, Recipe] = {
         "sample",
         "DCGAN",
         dict(_COLOUR64, dataset="openmoji-64"),
-        "DCGAN at 64 px on 1,758 OpenMoji emoji. Images are CC BY-SA 4.0 like the data.",
+        "DCGAN at 64 px, with 32 base filters, on 1,758 OpenMoji emoji. Images are CC BY-SA 4.0 like the data.",
     ),
     "stacked-mnist-dcgan-plain": Recipe(
         GANFamily,

@@ -22,7 +22,7 @@ import torch
 from gan_models.mixtures import MIXTURES, grid_centres, mode_coverage, ring_centres
 from gan_models.networks import MLPDiscriminator, MLPGenerator
 from training import losses
-from training.loop import Family, TrainConfig, unwrap
+from training.loop import Family, TrainConfig, linear_decay, unwrap
 
 TRAJECTORY_FILE = "trajectory.safetensors"
 
@@ -155,9 +155,7 @@ class Toy2DFamily(Family):
         cfg = self.cfg
         if cfg.lr_final == 1.0:
             return
-        start = int(cfg.lr_decay_from * cfg.steps)
-        progress = max(step - start, 0) / max(cfg.steps - 1 - start, 1)
-        scale = 1 - (1 - cfg.lr_final) * min(progress, 1.0)
+        scale = linear_decay(step, cfg.steps, cfg.lr_decay_from, cfg.lr_final)
         for (_, _, lr), opt in zip(self._nets_lrs(), self.opts.values(), strict=True):
             for group in opt.param_groups:
                 group["lr"] = lr * scale
