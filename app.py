@@ -526,6 +526,7 @@ def create_app(settings: service.Settings | None = None) -> tuple[gr.Blocks, Gal
 def launch(demo: gr.Blocks, gallery: Gallery, settings: service.Settings, **extra):
     """Serve the page as ``python app.py`` does (tests pass prevent_thread_lock=True)."""
     harden_pillow()  # any image decoded in this process: accepted formats only, pixels capped
+    service.atomic_image_cache()  # equal images returned at once never overwrite each other
     app_kwargs = {"routes": [service.health_route(gallery)], "middleware": [Middleware(service.RequestGuard)]}
     return demo.launch(**{**settings.launch_kwargs(), **extra}, app_kwargs=app_kwargs, css=CSS)
 

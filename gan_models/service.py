@@ -611,6 +611,39 @@ class SafeBlocks(gr.Blocks):
             raise gr.Error(storage_message("The request"), print_exception=False) from None
 
 
+def atomic_image_cache() -> None:
+    """Gradio stores a returned image under a name made from its bytes' hash and writes it in
+    place each time (``processing_utils.save_pil_to_cache``): two visitors who get the same image
+    at once (same seed, same settings) race, and one may download the file while the other has
+    just truncated it. Here an existing copy is reused and a new one is written under a temporary
+    name and renamed into place, as Gradio already does for files (``save_file_to_cache``)."""
+    from gradio import processing_utils
+
+    if getattr(processing_utils.save_pil_to_cache, "atomic", False):
+        return
+
+    def save_pil_to_cache(img, cache_dir: str, name: str = "image", format: str = "webp") -> str:
+        data = processing_utils.encode_pil_to_bytes(img, format)
+        folder = Path(cache_dir) / processing_utils.hash_bytes(data)
+        folder.mkdir(exist_ok=True, parents=True)
+        path = (folder / f"{name}.{format}").resolve()
+        if path.exists():
+            os.utime(path)  # Gradio's delete_cache ages files by ctime: this use counts
+            return str(path)
+        fd, staging = tempfile.mkstemp(dir=folder, prefix=f".{name}.")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+            os.replace(staging, path)
+        except BaseException:
+            Path(staging).unlink(missing_ok=True)  # a full disk leaves no partial file behind
+            raise
+        return str(path)
+
+    save_pil_to_cache.atomic = True
+    processing_utils.save_pil_to_cache = save_pil_to_cache
+
+
 class RequestGuard:
     """ASGI middleware in front of every route: request bodies larger than ``max_bytes`` are
     refused with 413 before they are read into memory (JSON with data: URLs included; uploads

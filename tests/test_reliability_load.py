@@ -160,6 +160,44 @@ def test_same_seed_same_result_while_other_seeds_run_at_once(server, edges_png):
     assert not mismatched, f"results changed under concurrency: {mismatched}"
 
 
+def test_an_image_being_downloaded_is_never_rewritten_by_a_visitor_who_gets_the_same_one(monkeypatch, tmp_path):
+    """Gradio stores returned images under their content hash; equal results at once (same seed)
+    must not truncate the file another visitor is downloading (the app installs this at launch)."""
+    from gradio import processing_utils
+
+    from gan_models import service
+
+    monkeypatch.setattr(processing_utils, "save_pil_to_cache", processing_utils.save_pil_to_cache)
+    service.atomic_image_cache()
+    image = Image.fromarray(np.random.default_rng(0).integers(0, 255, (256, 256, 3), dtype=np.uint8))
+    path = processing_utils.save_pil_to_cache(image, str(tmp_path), format="png")
+    whole = open(path, "rb").read()
+    stop, torn, reads = time.monotonic() + 0.5, [], []
+
+    def write():
+        while time.monotonic() < stop:
+            assert processing_utils.save_pil_to_cache(image, str(tmp_path), format="png") == path
+
+    def read():
+        while time.monotonic() < stop:
+            with open(path, "rb") as f:
+                data = f.read()
+            reads.append(1)
+            if data != whole:
+                torn.append(len(data))
+
+    threads = [threading.Thread(target=write) for _ in range(2)] + [threading.Thread(target=read)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(reads) > 100 and not torn, f"{len(torn)} of {len(reads)} reads saw a partly written file"
+    assert Image.open(path).tobytes() == image.tobytes()
+    other = Image.fromarray(np.zeros((8, 8, 3), np.uint8))
+    assert Image.open(processing_utils.save_pil_to_cache(other, str(tmp_path), format="png")).getextrema()[0] == (0, 0)
+    assert not list(tmp_path.rglob(".*")), "a staging file was left behind"
+
+
 # --------------------------------------------------------------------------- the load script
 
 
