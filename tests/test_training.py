@@ -147,6 +147,38 @@ def test_recipe_smoke_run_publishes_a_loadable_model(name, fake_data, gallery_ro
         assert [f.path for f in entry.extra_files] == [f"weights/{name}/trajectory.safetensors"]
 
 
+@pytest.mark.parametrize("name", ["celeb24-dcgan", "celeb24-cvaegan", "facades-pix2pix"])
+def test_cpu_fast_run_computes_in_bf16_channels_last_and_publishes_a_loadable_model(
+    name, fake_data, gallery_root, tmp_path, monkeypatch
+):
+    import gan_models
+    from training.loop import Context
+
+    seen = []
+    plain_autocast = Context.autocast
+
+    def spy(self):
+        ctx = plain_autocast(self)
+        seen.append(isinstance(ctx, torch.autocast) and ctx.fast_dtype == torch.bfloat16 and self.channels_last)
+        return ctx
+
+    monkeypatch.setattr(Context, "autocast", spy)
+    assert training_main(smoke_argv(name, tmp_path / "run", fake_data, cpu_fast="true")) == 0
+    assert seen and all(seen)
+    model = gan_models.load_model(name)  # published from channels_last networks, hash-checked
+    assert all(torch.isfinite(p).all() for net in model.networks.values() for p in net.parameters())
+
+
+def test_cpu_runs_stay_plain_fp32_unless_cpu_fast_is_asked():
+    from training.loop import Context, TrainConfig
+
+    plain = Context(TrainConfig(device="cpu"))
+    assert not plain.channels_last and not isinstance(plain.autocast(), torch.autocast)
+    fast = Context(TrainConfig(device="cpu", cpu_fast=True))
+    with fast.autocast():
+        assert torch.is_autocast_enabled("cpu") and torch.get_autocast_dtype("cpu") == torch.bfloat16
+
+
 # --- exact resume ----------------------------------------------------------------------------
 
 

@@ -165,7 +165,7 @@ class CVAEGANFamily(Family):
 
     def _real(self, batch):
         x, y = batch
-        x = real_images(x, self.cfg.flip, self.ctx.cuda and self.cfg.channels_last)
+        x = real_images(x, self.cfg.flip, self.ctx.channels_last)
         return x, y
 
     def _d(self, d, x, y, features: bool = False):

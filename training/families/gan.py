@@ -108,7 +108,7 @@ class GANFamily(Family):
 
     def _real(self, batch):
         x, y = batch
-        x = real_images(x, self.cfg.flip, self.ctx.cuda and self.cfg.channels_last)
+        x = real_images(x, self.cfg.flip, self.ctx.channels_last)
         return x, (y if self.num_classes else None)
 
     def _generate(self, n: int, y, z=None):

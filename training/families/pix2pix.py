@@ -117,7 +117,7 @@ class Pix2PixFamily(Family):
         cfg, ctx = self.cfg, self.ctx
         G, D = self.nets["generator"], self.nets.get("discriminator")
         cond, target = self._augment(to_float(batch[0]), to_float(batch[1]))
-        if ctx.cuda and cfg.channels_last:
+        if ctx.channels_last:
             cond, target = (t.contiguous(memory_format=torch.channels_last) for t in (cond, target))
         out: dict[str, torch.Tensor] = {}
         with ctx.autocast():
