@@ -136,6 +136,7 @@ def test_recipe_smoke_run_publishes_a_loadable_model(name, fake_data, gallery_ro
     assert checkpoint.exists(run / "state")
     entry = read_manifest()[name]
     assert entry.task == RECIPES[name].task
+    assert entry.training["compute"] == "float32" and entry.training["device"] == "cpu"
     model = gan_models.load_model(name)
     assert model.entry.id == name
     if entry.task == "toy2d":
@@ -167,6 +168,7 @@ def test_cpu_fast_run_computes_in_bf16_channels_last_and_publishes_a_loadable_mo
     assert seen and all(seen)
     model = gan_models.load_model(name)  # published from channels_last networks, hash-checked
     assert all(torch.isfinite(p).all() for net in model.networks.values() for p in net.parameters())
+    assert model.entry.training["compute"] == "bf16 autocast"
 
 
 def test_cpu_runs_stay_plain_fp32_unless_cpu_fast_is_asked():
