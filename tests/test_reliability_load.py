@@ -175,8 +175,11 @@ def test_an_image_being_downloaded_is_never_rewritten_by_a_visitor_who_gets_the_
     stop, torn, reads = time.monotonic() + 0.5, [], []
 
     def write():
+        writes = 0
         while time.monotonic() < stop:
             assert processing_utils.save_pil_to_cache(image, str(tmp_path), format="png") == path
+            writes += 1
+        return writes
 
     def read():
         while time.monotonic() < stop:
@@ -186,11 +189,10 @@ def test_an_image_being_downloaded_is_never_rewritten_by_a_visitor_who_gets_the_
             if data != whole:
                 torn.append(len(data))
 
-    threads = [threading.Thread(target=write) for _ in range(2)] + [threading.Thread(target=read)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    with ThreadPoolExecutor(max_workers=3) as pool:  # result() re-raises a writer's failed assertion
+        writers = [pool.submit(write) for _ in range(2)]
+        pool.submit(read).result()
+        assert all(w.result() > 0 for w in writers)
     assert len(reads) > 100 and not torn, f"{len(torn)} of {len(reads)} reads saw a partly written file"
     assert Image.open(path).tobytes() == image.tobytes()
     other = Image.fromarray(np.zeros((8, 8, 3), np.uint8))
