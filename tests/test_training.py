@@ -171,6 +171,29 @@ def test_cpu_fast_run_computes_in_bf16_channels_last_and_publishes_a_loadable_mo
     assert model.entry.training["compute"] == "bf16 autocast"
 
 
+def test_diff_augment_feeds_the_discriminator_augmented_real_and_generated_images(
+    fake_data, tmp_path, monkeypatch, capsys
+):
+    from training.families import gan
+
+    seen = []
+    plain = gan.diff_augment
+
+    def spy(x, policy):
+        out = plain(x, policy)
+        seen.append((policy, x.requires_grad, torch.equal(out, x)))
+        return out
+
+    monkeypatch.setattr(gan, "diff_augment", spy)
+    policy = "color,translation,cutout"
+    assert training_main(smoke_argv("celeb24-dcgan", tmp_path / "run", fake_data, diff_augment=policy)) == 0
+    assert len(seen) == 3 * 2, "real and generated images in D's step, generated ones in G's, for 2 steps"
+    assert all(p == policy and not unchanged for p, _, unchanged in seen)
+    assert any(grad for _, grad, _ in seen), "G's step augments images that carry its gradient"
+    assert training_main(smoke_argv("celeb24-dcgan", tmp_path / "bad", fake_data, diff_augment="rotation")) == 2
+    assert not (tmp_path / "bad").exists() and "unknown augmentation ['rotation']" in capsys.readouterr().err
+
+
 def test_cpu_runs_stay_plain_fp32_unless_cpu_fast_is_asked():
     from training.loop import Context, TrainConfig
 

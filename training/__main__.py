@@ -57,7 +57,11 @@ def main(argv: list[str] | None = None) -> int:
     from training.loop import train
     from training.publish import publish_run
 
-    cfg, publish = build_config(name, argv[1:])
+    try:
+        cfg, publish = build_config(name, argv[1:])
+    except ValueError as err:  # a setting the family refuses (e.g. an unknown loss)
+        print(f"{name}: {err}", file=sys.stderr)
+        return 2
     command = "python -m training " + shlex.join(argv)
     run = train(RECIPES[name].family, cfg, command=command)
     import os

@@ -1,7 +1,7 @@
 """Image GANs with one step function for every loss: DCGAN (Radford et al. 2016) and its
 class-conditional form (CGAN, Mirza & Osindero 2014), trained as minimax / non-saturating GAN,
-LSGAN, WGAN (weight clipping + RMSProp), WGAN-GP, or hinge with spectral norm; PacGAN packing
-and R1 as options."""
+LSGAN, WGAN (weight clipping + RMSProp), WGAN-GP, or hinge with spectral norm; PacGAN packing,
+R1 and DiffAugment as options."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import torch
 
 from gan_models.networks import DCGANDiscriminator, DCGANGenerator
 from training import losses
+from training.augment import diff_augment, parse_policy
 from training.data import BatchSampler, dataset_info, load_images, real_images
 from training.loop import Family, TrainConfig, linear_decay, unwrap
 
@@ -44,7 +45,14 @@ class GANConfig(TrainConfig):
     spectral_norm: bool = False
     pack: int = 1  # PacGAN degree
     flip: bool = False  # random horizontal flips of real images (faces, emoji)
+    diff_augment: str = ""  # DiffAugment policy for D's inputs, e.g. "color,translation,cutout" (small data sets)
     stacked_n: int = 128_000  # Stacked MNIST training images
+
+    def __post_init__(self):
+        """Refuse a bad loss or augmentation when the config is made, before any data is read."""
+        if self.loss not in losses.KINDS:
+            raise ValueError(f"loss must be one of {losses.KINDS}")
+        parse_policy(self.diff_augment)
 
 
 class GANFamily(Family):
@@ -53,8 +61,6 @@ class GANFamily(Family):
 
     def __init__(self, cfg: GANConfig, ctx):
         super().__init__(cfg, ctx)
-        if cfg.loss not in losses.KINDS:
-            raise ValueError(f"loss must be one of {losses.KINDS}")
         self.num_classes = 0
         self.meta = {"resolution": cfg.image_size, "channels": cfg.channels, "dataset": dataset_info(cfg.dataset)}
         if cfg.conditional:  # the class count comes from the data: read its names now
@@ -119,6 +125,11 @@ class GANFamily(Family):
         d = self.nets["discriminator"]
         return d(x, y) if y is not None else d(x)
 
+    def _d_augmented(self, x, y):
+        """D's judgement of real or generated images through the DiffAugment policy (if any); the
+        penalties (GP, R1) keep reading the plain images."""
+        return self._d(diff_augment(x, self.cfg.diff_augment), y)
+
     def train_step(self, batch, step: int) -> dict[str, torch.Tensor]:
         cfg, ctx = self.cfg, self.ctx
         D = self.nets["discriminator"]
@@ -133,7 +144,7 @@ class GANFamily(Family):
             with ctx.autocast():
                 with torch.no_grad():
                     fake = self._generate(x.shape[0], y)
-                real_score, fake_score = self._d(x, y), self._d(fake, y)
+                real_score, fake_score = self._d_augmented(x, y), self._d_augmented(fake, y)
                 d_loss = losses.d_loss(cfg.loss, real_score, fake_score)
                 if cfg.gp_weight:
                     d_loss = d_loss + cfg.gp_weight * losses.gradient_penalty(self._d, x, fake, y)
@@ -150,10 +161,11 @@ class GANFamily(Family):
                 y = None if y is None else y[:half].repeat(2)
                 z = torch.randn(2 * half, cfg.z_dim, device=ctx.device)
                 fake = self._generate(2 * half, y, z)
-                g_loss = losses.g_loss(cfg.loss, self._d(fake, y)) + cfg.mode_seeking * losses.mode_seeking(fake, z)
+                g_loss = losses.g_loss(cfg.loss, self._d_augmented(fake, y))
+                g_loss = g_loss + cfg.mode_seeking * losses.mode_seeking(fake, z)
             else:
                 fake = self._generate(x.shape[0], y)
-                g_loss = losses.g_loss(cfg.loss, self._d(fake, y))
+                g_loss = losses.g_loss(cfg.loss, self._d_augmented(fake, y))
         opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
         opt_g.step()
