@@ -172,7 +172,7 @@ def test_cpu_fast_run_computes_in_bf16_channels_last_and_publishes_a_loadable_mo
 
 
 def test_diff_augment_feeds_the_discriminator_augmented_real_and_generated_images(
-    fake_data, tmp_path, monkeypatch, capsys
+    fake_data, gallery_root, tmp_path, monkeypatch, capsys
 ):
     from training.families import gan
 
