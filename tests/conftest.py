@@ -46,8 +46,8 @@ def pytest_sessionfinish(session, exitstatus):
     before = session.config.stash.get(_SHIPPED, None)
     if before is None:
         return
-    changed = sorted(p for p, h in _shipped_state().items() if before.get(p) != h)
-    changed += sorted(set(before) - set(_shipped_state()))
+    after = _shipped_state()
+    changed = sorted(p for p in before.keys() | after.keys() if before.get(p) != after.get(p))
     if changed:
         print(f"\nERROR: the test run changed the shipped gallery: {changed[:5]}", flush=True)
         session.exitstatus = pytest.ExitCode.TESTS_FAILED

@@ -100,6 +100,11 @@ class Context:
             return torch.autocast("cpu", dtype=torch.bfloat16)
         return contextlib.nullcontext()
 
+    @property
+    def compute(self) -> str:
+        """The arithmetic ``autocast`` gives this run, as run.json and the manifest record it."""
+        return "bf16 autocast" if isinstance(self.autocast(), torch.autocast) else "float32"
+
     def prepare(self, module: nn.Module) -> nn.Module:
         """Move to the device (channels_last if asked), compile if asked, wrap in DDP if distributed."""
         module = module.to(self.device)
@@ -313,6 +318,7 @@ def _write_summary(out: Path, family: Family, cfg: TrainConfig, ctx: Context, st
         "steps": step,
         "wall_time_s": round(wall, 1),
         "device": f"{device} x{ctx.world_size}" if ctx.distributed else device,
+        "compute": ctx.compute,
         "command": command or "python -m training " + " ".join(sys.argv[1:]),
         "torch": torch.__version__,
     }

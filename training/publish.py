@@ -137,14 +137,6 @@ def reproducing_command(command: str, run: Path, half: bool) -> str:
     return f"{command} && python -m training.publish {shlex.quote(str(run))}" + (" --half" if half else "")
 
 
-def training_compute(summary: dict) -> str:
-    """The arithmetic a run trained in, as the loop's Context chose it."""
-    config, cuda = summary["config"], not summary["device"].startswith("cpu")  # "cpu" or a GPU name
-    if (cuda and config.get("amp", True)) or (not cuda and config.get("cpu_fast", False)):
-        return "bf16 autocast"
-    return "float32"
-
-
 def publish_run(run: Path, half: bool = False, root: Path | None = None) -> dict:
     """Publish a finished run folder: inference networks, extra files and a manifest entry.
     Metrics are left empty: a new checkpoint must be measured again (training.evaluate)."""
@@ -186,7 +178,7 @@ def publish_run(run: Path, half: bool = False, root: Path | None = None) -> dict
             "date": datetime.date.today().isoformat(),
             "torch": summary["torch"],
             "precision": "float16 weights" if half else "float32 weights",
-            "compute": training_compute(summary),
+            "compute": summary.get("compute", "not recorded"),  # run.json from before it was recorded
         },
         "metrics": {},
     }
