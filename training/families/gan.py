@@ -28,7 +28,7 @@ class GANConfig(TrainConfig):
     g_mlp: int = 0  # hidden width of the generator's MLP on z (0: none)
     g_refine: int = 0  # extra 3x3 conv layers per generator resolution
     embed_dim: int = 50  # label embedding size (conditional)
-    mode_seeking: float = 0.0  # MSGAN weight (conditional): keeps G's output varying with z (0: off)
+    mode_seeking: float = 0.0  # MSGAN weight: keeps G's output varying with z (for each label) (0: off)
     loss: str = "ns"  # minimax | ns | lsgan | wgan | wgan-gp | hinge
     optimizer: str = "adam"  # adam | rmsprop (WGAN with clipping)
     lr_g: float = 2e-4
