@@ -32,7 +32,8 @@ def to_uint8(x: torch.Tensor) -> np.ndarray:
 
 def from_uint8(images: np.ndarray, device: torch.device | str = "cpu") -> torch.Tensor:
     """uint8 (N, H, W, C) -> float (N, C, H, W) in [-1, 1]."""
-    t = torch.as_tensor(np.ascontiguousarray(images), device=device)
+    # uploads decoded by Gradio are read-only buffers; torch warns (once per process) on sharing one
+    t = torch.as_tensor(np.require(images, requirements=("C", "W")), device=device)
     return t.permute(0, 3, 1, 2).float() / 127.5 - 1
 
 

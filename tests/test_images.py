@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import struct
+import warnings
 import zlib
 
 import numpy as np
@@ -76,6 +77,16 @@ def test_uint8_round_trip(channels):
     back = to_uint8(x)
     assert back.dtype == np.uint8 and back.shape == images.shape
     np.testing.assert_array_equal(back, images)
+
+
+def test_from_uint8_takes_a_read_only_upload_without_a_warning():
+    images = np.full((1, 4, 4, 3), 255, dtype=np.uint8)
+    images.flags.writeable = False
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        x = from_uint8(images)
+    assert torch.equal(x, torch.ones(1, 3, 4, 4))
+    assert not images.flags.writeable  # the caller's array is left as it was
 
 
 def test_to_uint8_maps_and_clamps():
