@@ -20,9 +20,11 @@ os.environ.setdefault("GRADIO_ANALYTICS_CACHE_FREQUENCY", "100")
 import gradio as gr  # noqa: E402
 from starlette.middleware import Middleware  # noqa: E402
 
-from gan_models import service  # noqa: E402
+from gan_models import drawings, inputs, mixtures, web  # noqa: E402
 from gan_models.images import harden_pillow  # noqa: E402
-from gan_models.service import ALL_CLASSES, AUTO_IDENTITY, INPUT_KINDS, Gallery, is_api_call  # noqa: E402
+from gan_models.inputs import is_api_call  # noqa: E402
+from gan_models.service import ALL_CLASSES, AUTO_IDENTITY, INPUT_KINDS, NO_MODELS, Gallery  # noqa: E402
+from gan_models.settings import Settings, settings_from_env  # noqa: E402
 
 DICE_JS = "() => Math.floor(Math.random() * 4294967296)"  # a seed in 0..2**32-1
 CSS = ".pixelated img { image-rendering: pixelated; } #notice { font-size: 1.05em; }"
@@ -66,7 +68,7 @@ def build_app(gallery: Gallery, concurrency: int = 2, queue_size: int = 64) -> g
     samplers, faces = gallery.ids("sample", "cvae-gan"), gallery.ids("cvae-gan", encoder=True)
     translators, toys = gallery.ids("pix2pix"), gallery.mixtures()
 
-    with service.SafeBlocks(title="GAN Gallery", analytics_enabled=False, delete_cache=(3600, 3600)) as demo:
+    with web.SafeBlocks(title="GAN Gallery", analytics_enabled=False, delete_cache=(3600, 3600)) as demo:
         gr.Markdown(
             "# GAN Gallery\nGenerative adversarial networks trained on real data: sample, interpolate, "
             "swap identities, translate drawings, and watch mode collapse happen (and not happen)."
@@ -76,7 +78,7 @@ def build_app(gallery: Gallery, concurrency: int = 2, queue_size: int = 64) -> g
             # ---------------------------------------------------------------- 1. gallery
             with gr.Tab("Gallery", id="gallery"):
                 if not gallery.store.entries:
-                    gr.Markdown(f"### {service.NO_MODELS}")
+                    gr.Markdown(f"### {NO_MODELS}")
                 for entry in gallery.store.entries.values():
                     with gr.Group(), gr.Row():
                         gr.Markdown(gallery.card_markdown(entry), elem_classes="card")
@@ -99,9 +101,9 @@ def build_app(gallery: Gallery, concurrency: int = 2, queue_size: int = 64) -> g
                         with gr.Row(equal_height=True):
                             s_seed = seed_box()
                             dice(s_seed)
-                        s_count = gr.Slider(1, service.MAX_COUNT, value=16, step=1, label="Count")
+                        s_count = gr.Slider(1, inputs.MAX_COUNT, value=16, step=1, label="Count")
                         s_class = class_dropdown(gallery, first(samplers))
-                        s_trunc = gr.Slider(0, service.MAX_TRUNCATION, value=0, step=0.05, label="Truncation (0 = off)")
+                        s_trunc = gr.Slider(0, inputs.MAX_TRUNCATION, value=0, step=0.05, label="Truncation (0 = off)")
                         s_go = gr.Button("Sample", variant="primary")
                         s_cmp = gr.Button("Same seed through every model of this data set")
                     with gr.Column(scale=2):
@@ -165,7 +167,7 @@ def build_app(gallery: Gallery, concurrency: int = 2, queue_size: int = 64) -> g
                         with gr.Row(equal_height=True):
                             i_seed_b = seed_box("Seed B")
                             dice(i_seed_b)
-                        i_steps = gr.Slider(service.MIN_STEPS, service.MAX_STEPS, value=10, step=1, label="Steps")
+                        i_steps = gr.Slider(inputs.MIN_STEPS, inputs.MAX_STEPS, value=10, step=1, label="Steps")
                         i_method = gr.Radio(["slerp", "lerp"], value="slerp", label="Path")
                         i_class = class_dropdown(gallery, first(samplers))
                         with gr.Accordion(
@@ -219,7 +221,7 @@ def build_app(gallery: Gallery, concurrency: int = 2, queue_size: int = 64) -> g
                             f_seed = seed_box()
                             dice(f_seed)
                         f_identity = class_dropdown(gallery, first(faces), "The face's own identity", AUTO_IDENTITY)
-                        f_count = gr.Slider(1, service.MAX_COUNT, value=8, step=1, label="Faces of one identity")
+                        f_count = gr.Slider(1, inputs.MAX_COUNT, value=8, step=1, label="Faces of one identity")
                         f_sample = gr.Button("Use a generated sample")
                         f_go = gr.Button("Swap identities", variant="primary")
                     with gr.Column(scale=2):
@@ -279,7 +281,7 @@ def build_app(gallery: Gallery, concurrency: int = 2, queue_size: int = 64) -> g
                                     canvas_size=(512, 512),
                                     label="Sketch",
                                     brush=gr.Brush(
-                                        default_size=6, colors=["#000000", *service.FACADE_BRUSH], color_mode="fixed"
+                                        default_size=6, colors=["#000000", *drawings.FACADE_BRUSH], color_mode="fixed"
                                     ),
                                 )
                                 p_draw_go = gr.Button("Translate the drawing", variant="primary")
@@ -303,7 +305,7 @@ def build_app(gallery: Gallery, concurrency: int = 2, queue_size: int = 64) -> g
                                     p_edges_go = gr.Button("Extract edges")
                                     p_up_go = gr.Button("Translate", variant="primary")
                         p_dropout = gr.Checkbox(False, label="Test-time dropout (a different photo per draw)")
-                        p_draws = gr.Slider(1, service.MAX_DRAWS, value=6, step=1, label="Draws (with dropout)")
+                        p_draws = gr.Slider(1, inputs.MAX_DRAWS, value=6, step=1, label="Draws (with dropout)")
                         with gr.Row(equal_height=True):
                             p_seed = seed_box()
                             dice(p_seed)
@@ -411,15 +413,15 @@ def build_app(gallery: Gallery, concurrency: int = 2, queue_size: int = 64) -> g
                 )
                 with gr.Row():
                     with gr.Column(scale=1, min_width=260):
-                        l_mixture = gr.Radio(list(service.MIXTURES), value="ring", label="Mixture")
+                        l_mixture = gr.Radio(list(mixtures.MIXTURES), value="ring", label="Mixture")
                         l_loss = gr.Radio(
-                            list(service.LIVE_LOSSES),
+                            list(inputs.LIVE_LOSSES),
                             value="gan",
                             label="Loss (gan = non-saturating; wgan-gp = Wasserstein + penalty)",
                         )
-                        l_pack = gr.Slider(1, service.LIVE_MAX_PACK, value=1, step=1, label="Packing")
+                        l_pack = gr.Slider(1, inputs.LIVE_MAX_PACK, value=1, step=1, label="Packing")
                         l_steps = gr.Slider(
-                            50, service.LIVE_MAX_STEPS, value=500, step=50, label="Steps", elem_id="live-steps"
+                            50, inputs.LIVE_MAX_STEPS, value=500, step=50, label="Steps", elem_id="live-steps"
                         )
                         l_lr = gr.Number(1e-3, label="Learning rate", info="(0, 0.01]")
                         with gr.Row(equal_height=True):
@@ -516,22 +518,22 @@ def build_app(gallery: Gallery, concurrency: int = 2, queue_size: int = 64) -> g
     return demo
 
 
-def create_app(settings: service.Settings | None = None) -> tuple[gr.Blocks, Gallery]:
+def create_app(settings: Settings | None = None) -> tuple[gr.Blocks, Gallery]:
     """Load the models (once) and build the page."""
-    settings = settings or service.settings_from_env()
+    settings = settings or settings_from_env()
     gallery = Gallery.from_settings(settings)
     return build_app(gallery, settings.concurrency, settings.queue_size), gallery
 
 
-def launch(demo: gr.Blocks, gallery: Gallery, settings: service.Settings, **extra):
+def launch(demo: gr.Blocks, gallery: Gallery, settings: Settings, **extra):
     """Serve the page as ``python app.py`` does (tests pass prevent_thread_lock=True)."""
     harden_pillow()  # any image decoded in this process: accepted formats only, pixels capped
-    service.atomic_image_cache()  # equal images returned at once never overwrite each other
-    app_kwargs = {"routes": [service.health_route(gallery)], "middleware": [Middleware(service.RequestGuard)]}
+    web.atomic_image_cache()  # equal images returned at once never overwrite each other
+    app_kwargs = {"routes": [web.health_route(gallery)], "middleware": [Middleware(web.RequestGuard)]}
     return demo.launch(**{**settings.launch_kwargs(), **extra}, app_kwargs=app_kwargs, css=CSS)
 
 
 if __name__ == "__main__":
-    settings = service.settings_from_env()
+    settings = settings_from_env()
     demo, gallery = create_app(settings)
     launch(demo, gallery, settings)

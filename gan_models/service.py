@@ -1,10 +1,11 @@
 """Request handling for the Gradio app (``app.py`` holds only the layout).
 
 Every page action and API endpoint comes through a method of ``Gallery``: inputs are checked
-here (bounded counts, steps and seeds, known model ids and classes, uploads opened with
+(bounds in ``inputs``; known model ids and classes here; uploads opened with
 ``images.open_image``), the work is done by ``gan_models.ops``, and the results are turned into
-what the page shows (grids, GIFs, matplotlib plots as images, JSON recipes). A bad input raises
-``gr.Error`` with a plain message, never a traceback, and the server keeps serving.
+what the page shows (grids, GIFs, ``plots`` as images, JSON recipes). Each method is wrapped by
+``errors.plain_errors``: a bad input raises ``gr.Error`` with a plain message, never a traceback,
+and the server keeps serving.
 """
 
 from __future__ import annotations
@@ -12,11 +13,7 @@ from __future__ import annotations
 import base64
 import binascii
 import contextvars
-import errno
-import functools
-import gc
 import html
-import inspect
 import itertools
 import json
 import logging
@@ -26,38 +23,40 @@ import shutil
 import tempfile
 import threading
 import time
-import traceback
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
-import gradio as gr
 import numpy as np
 import torch
-from PIL import Image, ImageDraw, UnidentifiedImageError
+from PIL import Image
 
 from . import ops
+from .drawings import drawn_facade_labels, drawn_face_edges, facade_colour
+from .errors import ServiceUnavailable, plain_errors, storage_message
 from .images import ImageInputError, canny_edges, fit, grid, open_image, to_gif, to_pil
+from .inputs import (
+    COVERAGE_POINTS,
+    LIVE_LOSSES,
+    LIVE_MAX_LR,
+    LIVE_MAX_PACK,
+    LIVE_MAX_STEPS,
+    MAX_DRAWS,
+    REFERENCE_SEED,
+    InputError,
+    check_count,
+    check_seed,
+    check_steps,
+    check_truncation,
+    check_whole,
+)
 from .manifest import ModelEntry
-from .mixtures import MIXTURES, mode_coverage, sample_mixture
-from .store import LoadedModel, ModelStore, default_device
+from .mixtures import MIXTURES, mode_coverage
+from .plots import histogram_plot, spectrum_plot, std_map, toy_plot
+from .settings import Settings
+from .store import LoadedModel, ModelStore
+from .web import MAX_BODY_BYTES
 
 log = logging.getLogger(__name__)
-
-# Bounds of every input (the API and the page agree; the page's seed field offers 0..2**32-1,
-# which JavaScript numbers hold exactly; gradio_client callers may pass up to 2**63-1).
-UI_MAX_SEED = 2**32 - 1
-API_MAX_SEED = ops.MAX_SEED
-MAX_COUNT = 64
-MIN_STEPS, MAX_STEPS = 2, 64
-MAX_TRUNCATION = 3.0
-MAX_DRAWS = 16
-LIVE_MAX_STEPS = 2000
-LIVE_MAX_PACK = 4
-LIVE_MAX_LR = 0.01
-LIVE_LOSSES = ("gan", "lsgan", "hinge", "wgan-gp")  # training.toy2d_live: "gan" is the non-saturating loss
-REFERENCE_SEED = 0  # the seed of the gallery cards' grids and of the identities' reference faces
-COVERAGE_POINTS = 2500  # PacGAN counts modes over 2,500 samples
 
 ALL_CLASSES = "(every class)"  # class dropdown: cycle through the classes
 AUTO_IDENTITY = "(predicted)"  # identity dropdown: ask an identity classifier
@@ -77,149 +76,8 @@ def _kl_to_uniform(p: np.ndarray) -> float:
     return float((p[nz] * np.log(p[nz] * len(p))).sum())
 
 
-class InputError(ValueError):
-    """A request we refuse; the message is shown to the user as it is."""
-
-
-class ServiceUnavailable(RuntimeError):
-    """A request we could not serve now (busy, too slow, out of memory, no room for results);
-    the message is shown as it is, and the server keeps serving."""
-
-
-DEFAULT_TIMEOUT_S = 120.0  # GAN_GALLERY_TIMEOUT_S: per-request deadline of model work (0 = none)
 MIN_FREE_BYTES = 32 * 2**20  # a temporary folder with less room than this counts as full
-MAX_BODY_BYTES = 16 * 2**20  # any request body (JSON with data: URLs, uploads); uploads stop at 10 MB
 MAX_DATA_URL_CHARS = MAX_BODY_BYTES  # base64 text of one data: URL image
-DEFAULT_MAX_SESSIONS = 500  # visitors whose page state is kept (least recently seen dropped first)
-
-
-# --------------------------------------------------------------------------- settings
-
-
-@dataclass(frozen=True)
-class Settings:
-    models: list[str] | None  # GAN_GALLERY_MODELS: ids to load; None = all
-    device: str
-    concurrency: int  # GAN_GALLERY_CONCURRENCY: model work at once
-    queue_size: int  # GAN_GALLERY_QUEUE_SIZE
-    server_name: str
-    server_port: int
-    root_path: str | None
-    auth: tuple[str, str] | None
-    timeout_s: float | None = DEFAULT_TIMEOUT_S  # GAN_GALLERY_TIMEOUT_S; None = no deadline
-    max_sessions: int = DEFAULT_MAX_SESSIONS  # GAN_GALLERY_MAX_SESSIONS: per-visitor states kept
-
-    def launch_kwargs(self) -> dict:
-        """Everything ``demo.launch`` needs besides the health route."""
-        return {
-            "server_name": self.server_name,
-            "server_port": self.server_port,
-            "share": False,
-            "auth": self.auth,
-            "root_path": self.root_path,
-            "max_file_size": "10mb",
-            "allowed_paths": None,
-            "blocked_paths": blocked_paths(),
-            "mcp_server": False,
-            "ssr_mode": False,
-            "show_error": False,
-            "enable_monitoring": False,  # else GET /monitoring prints a traffic dashboard's key to the log
-            "run_history": False,  # no run records, no "save runs to a Hub bucket" from the page
-            # Gradio keeps a copy of the page's configuration per visitor (a few hundred KB here,
-            # every gradio_client Client is one): its default of 10,000 would be gigabytes
-            "state_session_capacity": self.max_sessions,
-            "footer_links": ["api", "gradio"],
-        }
-
-
-def blocked_paths() -> list[str]:
-    """Never served, whatever else is configured: the weights, the manifest, the Hugging Face
-    cache, and the project's .env and .git (Gradio refuses these before its other checks)."""
-    from huggingface_hub import constants
-
-    from .manifest import PROJECT_ROOT, weights_root
-
-    root = weights_root()
-    paths = [root / "weights", root / "weights_manifest.json", PROJECT_ROOT / ".env", PROJECT_ROOT / ".git"]
-    paths.append(Path(constants.HF_HOME))
-    if os.environ.get("GAN_GALLERY_MANIFEST"):
-        paths.append(Path(os.environ["GAN_GALLERY_MANIFEST"]))
-    return sorted({str(p.resolve()) for p in paths})
-
-
-def _timeout_env(env) -> float | None:
-    raw = env.get("GAN_GALLERY_TIMEOUT_S", "").strip()
-    if not raw:
-        return DEFAULT_TIMEOUT_S
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ValueError(f"GAN_GALLERY_TIMEOUT_S must be a number of seconds, got {raw!r}") from None
-    if not value >= 0 or math.isinf(value):
-        raise ValueError(f"GAN_GALLERY_TIMEOUT_S must be 0 (no deadline) or a positive number, got {raw!r}")
-    return value or None
-
-
-def _int_env(env, name: str, default: int, low: int = 1) -> int:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ValueError(f"{name} must be a whole number, got {raw!r}") from None
-    if value < low:
-        raise ValueError(f"{name} must be at least {low}, got {value}")
-    return value
-
-
-def settings_from_env(env=None) -> Settings:
-    """Read the app's configuration (docs/DEVELOPING.md lists the variables)."""
-    env = os.environ if env is None else env
-    models = [m.strip() for m in env.get("GAN_GALLERY_MODELS", "").split(",") if m.strip()] or None
-    device = env.get("GAN_GALLERY_DEVICE", "").strip() or str(default_device())
-    auth = None
-    if env.get("GAN_GALLERY_AUTH"):
-        user, sep, password = env["GAN_GALLERY_AUTH"].partition(":")
-        if not sep or not user or not password:
-            raise ValueError('GAN_GALLERY_AUTH must be "user:password"')
-        auth = (user, password)
-    return Settings(
-        models=models,
-        device=device,
-        concurrency=_int_env(env, "GAN_GALLERY_CONCURRENCY", 1 if device.startswith("cuda") else 2),
-        queue_size=_int_env(env, "GAN_GALLERY_QUEUE_SIZE", 64),
-        server_name=env.get("GRADIO_SERVER_NAME", "127.0.0.1"),
-        server_port=_int_env(env, "GRADIO_SERVER_PORT", 7860),
-        root_path=env.get("GAN_GALLERY_ROOT_PATH") or None,
-        auth=auth,
-        timeout_s=_timeout_env(env),
-        max_sessions=_int_env(env, "GAN_GALLERY_MAX_SESSIONS", DEFAULT_MAX_SESSIONS),
-    )
-
-
-# --------------------------------------------------------------------------- errors
-
-
-STORAGE_ERRNOS = {errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EPERM, errno.EDQUOT, errno.ENOTDIR}
-
-
-def storage_message(action: str, what: str = "results") -> str:
-    return (
-        f"{action} could not be done: the server has no room for {what} right now (its temporary folder "
-        "is full or read-only). Nothing was computed; please try again later."
-    )
-
-
-def out_of_memory_message(action: str) -> str:
-    return f"{action} ran out of GPU memory. Try fewer images, steps or draws; the server keeps serving."
-
-
-def free_memory() -> None:
-    """After an out-of-memory error: drop what the failed request held."""
-    gc.collect()
-    if torch.cuda.is_available():
-        torch.cuda.empty_cache()
 
 
 class _Unbounded:
@@ -242,455 +100,8 @@ _NO_SLOTS = _Unbounded()
 _GLOBAL_RNG_LOCK = threading.Lock()  # around the few steps that seed torch's global RNG
 
 
-def plain_errors(action: str, slot: bool = True):
-    """Serve one request of a ``Gallery`` method: refuse it at once when the temporary folder
-    cannot take results, run it under the gallery's deadline and model-work slots, and turn
-    every failure into ``gr.Error`` with a plain message (refused inputs with their own message,
-    out of memory, too slow, busy, no room for results; anything unexpected as a short message
-    while the traceback goes to the server log, never to the page). ``slot=False``: work that
-    draws plots only (no model), bounded by the deadline but not by the model-work slots."""
-
-    def wrap(fn):
-        def convert(gallery, e: Exception) -> gr.Error:
-            if isinstance(e, gr.Error):
-                return e
-            if isinstance(e, ImageInputError | InputError | ValueError | LookupError | ServiceUnavailable):
-                msg = e.args[0] if isinstance(e, LookupError) and e.args else str(e)
-                return gr.Error(html.escape(str(msg), quote=False), print_exception=False)
-            if isinstance(e, torch.OutOfMemoryError):
-                gallery.count_fault("out_of_memory")
-                log.warning("%s ran out of memory: %s", action, e)
-                return gr.Error(out_of_memory_message(action.capitalize()), print_exception=False)
-            if isinstance(e, OSError) and e.errno in STORAGE_ERRNOS:
-                gallery.count_fault("storage")
-                log.error("%s could not write its results: %s", action, e)
-                return gr.Error(storage_message(action.capitalize()), print_exception=False)
-            gallery.count_fault("internal")
-            log.exception("%s failed", action, exc_info=e)
-            return gr.Error(f"{action} failed on the server ({type(e).__name__}); the server keeps serving.")
-
-        def fail(gallery, e: Exception) -> gr.Error:
-            """The plain error for ``e``, with ``e`` let go of: the failed request's frames are
-            cleared, so the tensors they held (on the GPU too) are freed now, not whenever the
-            error raised to Gradio and its traceback are dropped."""
-            error = convert(gallery, e)
-            if error is not e:
-                traceback.clear_frames(e.__traceback__)
-            if isinstance(e, torch.OutOfMemoryError):
-                free_memory()
-            return error
-
-        if inspect.isgeneratorfunction(fn):
-
-            @functools.wraps(fn)
-            def gen_wrapper(self, *args, **kwargs):
-                error = None
-                try:
-                    self.check_storage()
-                    steps = fn(self, *args, **kwargs)
-                    while True:  # every step is model work with its own deadline
-                        try:
-                            item = self.run_bounded(action, next, (steps,), slot=slot)
-                        except StopIteration:
-                            return
-                        yield item
-                except Exception as e:
-                    error = fail(self, e)
-                raise error  # outside the handler: the plain error does not chain the original
-
-            return gen_wrapper
-
-        @functools.wraps(fn)
-        def wrapper(self, *args, **kwargs):
-            try:
-                self.check_storage()
-                return self.run_bounded(action, fn, (self, *args), kwargs, slot=slot)
-            except Exception as e:
-                error = fail(self, e)
-            raise error  # outside the handler: the plain error does not chain the original
-
-        return wrapper
-
-    return wrap
-
-
-def _whole(value, what: str, low: int, high: int) -> int:
-    if value is None or (isinstance(value, str) and value == ""):
-        raise InputError(f"{what} is required (a whole number from {low} to {high})")
-    if isinstance(value, bool):
-        raise InputError(f"{what} must be a whole number from {low} to {high}, got {value!r}")
-    try:
-        number = int(value)
-        exact = number == value or (isinstance(value, str) and str(number) == value.strip())
-    except (TypeError, ValueError, OverflowError):
-        exact = False
-    if not exact:
-        raise InputError(f"{what} must be a whole number from {low} to {high}, got {value!r}")
-    if not low <= number <= high:
-        raise InputError(f"{what} must be between {low} and {high}, got {number}")
-    return number
-
-
-def check_seed(seed, api: bool = True, what: str = "seed") -> int:
-    return _whole(seed, what, 0, API_MAX_SEED if api else UI_MAX_SEED)
-
-
-def check_count(count) -> int:
-    return _whole(count, "count", 1, MAX_COUNT)
-
-
-def check_steps(steps) -> int:
-    return _whole(steps, "steps", MIN_STEPS, MAX_STEPS)
-
-
-def check_truncation(value) -> float | None:
-    """None or 0 means off; otherwise a value in (0, 3]."""
-    if value is None or value == "" or value == 0:
-        return None
-    try:
-        t = float(value)
-    except (TypeError, ValueError):
-        raise InputError(f"truncation must be a number in (0, {MAX_TRUNCATION:g}] or 0 for off") from None
-    if not 0 < t <= MAX_TRUNCATION:  # also refuses NaN
-        raise InputError(f"truncation must be in (0, {MAX_TRUNCATION:g}] or 0 for off, got {value!r}")
-    return t
-
-
-def is_api_call(request) -> bool:
-    """gradio_client marks its requests; the page's seed bound is tighter than the API's."""
-    headers = getattr(request, "headers", None) or {}
-    return headers.get("x-gradio-user") in ("api", "mcp")
-
-
 def _no_progress(*_args, **_kwargs):
     return None
-
-
-# --------------------------------------------------------------------------- plots
-
-
-def _figure(width: float, height: float):
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(width, height), dpi=100)  # no pyplot: thread-safe, no global state
-    FigureCanvasAgg(fig)
-    return fig
-
-
-def _render(fig) -> np.ndarray:
-    fig.canvas.draw()
-    return np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()
-
-
-def _toy_panel(ax, points, mixture: str, title: str, critic=None, extent=None) -> None:
-    centres, sigma = MIXTURES[mixture]
-    lim = float(centres.abs().max()) * 1.5 + 0.3
-    if critic is not None and extent is not None:
-        xmin, xmax, ymin, ymax = (float(v) for v in extent)
-        g = critic.shape[-1]
-        xs, ys = np.linspace(xmin, xmax, g), np.linspace(ymin, ymax, g)
-        cs = ax.contourf(xs, ys, np.asarray(critic, dtype=np.float32), levels=14, cmap="coolwarm", alpha=0.55)
-        ax.figure.colorbar(cs, ax=ax, fraction=0.046, pad=0.02, label="critic score")
-        lim = max(lim, abs(xmin), abs(xmax), abs(ymin), abs(ymax))
-    real, _ = sample_mixture(centres, sigma, 500, torch.Generator().manual_seed(REFERENCE_SEED))
-    ax.scatter(real[:, 0].numpy(), real[:, 1].numpy(), s=2, c="black", alpha=0.5)
-    c = centres.numpy()
-    ax.scatter(c[:, 0], c[:, 1], s=140, facecolors="none", edgecolors="black", linewidths=1.2)
-    p = np.asarray(points, dtype=np.float32)
-    ax.scatter(p[:, 0], p[:, 1], s=3, c="tab:orange", alpha=0.6, label="generated")
-    ax.set_xlim(-lim, lim)
-    ax.set_ylim(-lim, lim)
-    ax.set_aspect("equal")
-    ax.set_title(title, fontsize=9)
-    from matplotlib.lines import Line2D
-
-    handles = [
-        Line2D([], [], marker="o", ls="", mfc="none", mec="black", ms=8, label="real modes and samples"),
-        Line2D([], [], marker="o", ls="", color="tab:orange", ms=4, label="generated"),
-    ]
-    ax.legend(handles=handles, loc="lower right", fontsize=7)
-
-
-def toy_plot(panels: list[dict], mixture: str) -> np.ndarray:
-    """One panel per run: points, real modes and (when recorded) the critic's contour."""
-    fig = _figure(4.6 * len(panels), 4.4)
-    for i, panel in enumerate(panels):
-        ax = fig.add_subplot(1, len(panels), i + 1)
-        _toy_panel(ax, panel["points"], mixture, panel["title"], panel.get("critic"), panel.get("extent"))
-    fig.tight_layout()
-    return _render(fig)
-
-
-def spectrum_plot(values: np.ndarray, tol: float, rank: int, title: str) -> np.ndarray:
-    fig = _figure(6.4, 3.8)
-    ax = fig.add_subplot(1, 1, 1)
-    k = np.arange(1, len(values) + 1)
-    ax.semilogy(k, np.maximum(values, 1e-30), "o-", ms=3, lw=1)
-    ax.axhline(tol, color="tab:red", ls="--", lw=1, label=f"rank tolerance {tol:.2e}")
-    ax.set_xlabel("index of singular value (largest first)")
-    ax.set_ylabel("singular value of dG/dz (log)")
-    ax.set_title(f"{title}: numerical rank {rank} of {len(values)}", fontsize=10)
-    ax.legend(fontsize=8)
-    ax.grid(True, which="both", alpha=0.3)
-    fig.tight_layout()
-    return _render(fig)
-
-
-def histogram_plot(counts: np.ndarray, title: str) -> np.ndarray:
-    fig = _figure(7.2, 3.6)
-    ax = fig.add_subplot(1, 1, 1)
-    ax.bar(np.arange(len(counts)), counts, width=1.0, color="tab:blue")
-    ax.axhline(counts.sum() / len(counts), color="tab:red", ls="--", lw=1, label="uniform")
-    ax.set_xlabel("mode (3-digit number)")
-    ax.set_ylabel("samples")
-    ax.set_title(title, fontsize=10)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    return _render(fig)
-
-
-def std_map(outputs: np.ndarray) -> np.ndarray:
-    """Per-pixel standard deviation over draws (mean over channels) as a colour image."""
-    from matplotlib import colormaps
-
-    std = outputs.astype(np.float32).std(axis=0).mean(axis=-1)
-    scaled = std / max(float(std.max()), 1e-6)
-    return (colormaps["magma"](scaled)[..., :3] * 255).round().astype(np.uint8)
-
-
-# --------------------------------------------------------------------------- drawn examples
-
-
-def drawn_face_edges(size: int = 128) -> np.ndarray:
-    """A simple face outline drawn by code, white edges on black (the edge models' input)."""
-    s = size / 128
-    img = Image.new("L", (size, size), 0)
-    d = ImageDraw.Draw(img)
-    d.ellipse([30 * s, 18 * s, 98 * s, 112 * s], outline=255, width=1)  # head
-    d.arc([30 * s, 8 * s, 98 * s, 60 * s], 180, 360, fill=255, width=1)  # hairline
-    for x in (44, 72):  # eyes and brows
-        d.ellipse([x * s, 52 * s, (x + 12) * s, 58 * s], outline=255, width=1)
-        d.line([x * s, 46 * s, (x + 12) * s, 45 * s], fill=255, width=1)
-    d.line([64 * s, 58 * s, 61 * s, 78 * s, 67 * s, 79 * s], fill=255, width=1)  # nose
-    d.arc([50 * s, 80 * s, 78 * s, 96 * s], 20, 160, fill=255, width=1)  # mouth
-    return np.asarray(img)[..., None]
-
-
-def facade_colour(k: int) -> tuple[int, int, int]:
-    """Colour of CMP facade class k (1 background, 2 facade, 3 window, 4 door, ...): the jet
-    colour map over the classes, as in the pix2pix facades label maps."""
-    from matplotlib import colormaps
-
-    r, g, b, _ = colormaps["jet"](k / 11)
-    return int(r * 255), int(g * 255), int(b * 255)
-
-
-def drawn_facade_labels(size: int = 256) -> np.ndarray:
-    """A facade label map drawn by code: wall, rows of windows with sills, a door, a cornice."""
-    s = size / 256
-    img = Image.new("RGB", (size, size), facade_colour(1))
-    d = ImageDraw.Draw(img)
-    d.rectangle([16 * s, 24 * s, 240 * s, 255 * s], fill=facade_colour(2))  # facade
-    d.rectangle([16 * s, 24 * s, 240 * s, 36 * s], fill=facade_colour(5))  # cornice
-    for row in range(3):
-        for col in range(4):
-            x, y = (30 + col * 54) * s, (50 + row * 56) * s
-            d.rectangle([x, y, x + 28 * s, y + 36 * s], fill=facade_colour(3))  # window
-            d.rectangle([x - 2 * s, y + 36 * s, x + 30 * s, y + 40 * s], fill=facade_colour(6))  # sill
-    d.rectangle([108 * s, 214 * s, 148 * s, 255 * s], fill=facade_colour(4))  # door
-    return np.asarray(img)
-
-
-def facade_hex(k: int) -> str:
-    r, g, b = facade_colour(k)
-    return f"#{r:02x}{g:02x}{b:02x}"
-
-
-FACADE_BRUSH = [facade_hex(k) for k in (1, 2, 3, 4, 5, 6, 7)]  # background, facade, window, door, ...
-
-
-def health_route(gallery: Gallery):
-    """GET /healthz: 200 with the loaded and unavailable models once loaded, 503 before."""
-    from fastapi.responses import JSONResponse
-    from fastapi.routing import APIRoute
-
-    def healthz():
-        code, body = gallery.health()
-        return JSONResponse(body, status_code=code)
-
-    return APIRoute("/healthz", healthz, methods=["GET"], include_in_schema=False)
-
-
-# --------------------------------------------------------------------------- Gradio's own handling
-
-
-def _as_file_data(value):
-    """A bare ``data:`` URL sent for an image input -> the FileData form Gradio validates."""
-    if isinstance(value, str) and value.startswith("data:"):
-        return {"path": None, "url": value, "orig_name": None, "meta": {"_type": "gradio.FileData"}}
-    return value
-
-
-def input_refusal(error: BaseException) -> str:
-    """What to tell a caller whose input Gradio itself refused (before our code saw it)."""
-    from .images import ALLOWED_FORMATS, MAX_PIXELS
-
-    chain, seen = [], error
-    while seen is not None and len(chain) < 8:
-        chain.append(seen)
-        seen = seen.__cause__ or seen.__context__
-    for e in chain:
-        if isinstance(e, Image.DecompressionBombError):
-            return f"the image has too many pixels; at most {MAX_PIXELS:,} are accepted"
-        if isinstance(e, UnidentifiedImageError):
-            return f"not an image in an accepted format ({', '.join(ALLOWED_FORMATS)})"
-        if isinstance(e, OSError) and e.errno in STORAGE_ERRNOS:
-            return storage_message("The request")
-    return (
-        "an input could not be read: images must be uploaded files (gradio_client: handle_file(path)) or "
-        "data: URLs; paths on the server and links elsewhere are refused"
-    )
-
-
-class SafeBlocks(gr.Blocks):
-    """``gr.Blocks`` whose own input and output handling answers in plain words too: an input
-    Gradio refuses (a path that was not uploaded, a link, something that is not a file) and an
-    output it cannot store (its temporary folder full or read-only) become ``gr.Error`` with a
-    clear message instead of an empty error. Image inputs also accept a bare ``data:`` URL."""
-
-    async def preprocess_data(self, block_fn, inputs, state, explicit_call: bool = False):
-        inputs = [
-            _as_file_data(v) if isinstance(block, gr.Image) else v
-            for block, v in zip(block_fn.inputs, inputs, strict=False)
-        ] + list(inputs[len(block_fn.inputs) :])
-        try:
-            if block_fn.preprocess:
-                self._strict_numbers(block_fn, inputs)
-            return await super().preprocess_data(block_fn, inputs, state, explicit_call)
-        except Exception as e:
-            log.warning("input of %s refused by Gradio: %s", block_fn.api_name, e)
-            error = gr.Error(html.escape(self._refusal(block_fn, inputs, e), quote=False), print_exception=False)
-        raise error
-
-    @staticmethod
-    def _strict_numbers(block_fn, inputs) -> None:
-        """Gradio would round 1.5 (or True) into a whole-number field; refuse it instead."""
-        for block, value in zip(block_fn.inputs, inputs, strict=False):
-            if not isinstance(block, gr.Number) or block.precision != 0 or value is None:
-                continue
-            whole = isinstance(value, int) or (isinstance(value, float) and value.is_integer())
-            if isinstance(value, bool) or not whole:
-                raise gr.Error(f"{block.label}: must be a whole number, got {str(value)[:60]!r}")
-
-    @staticmethod
-    def _refusal(block_fn, inputs, error: Exception) -> str:
-        """Name the input Gradio refused: the first plain input (number, slider, choice) whose own
-        check fails, else the file inputs."""
-        for block, value in zip(block_fn.inputs, inputs, strict=False):
-            if isinstance(block, gr.Image | gr.ImageEditor):
-                continue
-            try:
-                block.preprocess(value)
-            except Exception as e:
-                reason = e.message if isinstance(e, gr.Error) else f"{str(value)[:60]!r} is not a valid value"
-                return f"{block.label or type(block).__name__}: {reason}"
-        if isinstance(error, gr.Error):
-            return error.message
-        return input_refusal(error)
-
-    async def postprocess_data(self, block_fn, predictions, state):
-        try:
-            return await super().postprocess_data(block_fn, predictions, state)
-        except gr.Error:
-            raise
-        except OSError as e:
-            if e.errno not in STORAGE_ERRNOS:
-                raise
-            log.error("results of %s could not be stored: %s", block_fn.api_name, e)
-            raise gr.Error(storage_message("The request"), print_exception=False) from None
-
-
-def atomic_image_cache() -> None:
-    """Gradio stores a returned image under a name made from its bytes' hash and writes it in
-    place each time (``processing_utils.save_pil_to_cache``): two visitors who get the same image
-    at once (same seed, same settings) race, and one may download the file while the other has
-    just truncated it. Here an existing copy is reused and a new one is written under a temporary
-    name and renamed into place, as Gradio already does for files (``save_file_to_cache``)."""
-    from gradio import processing_utils
-
-    if getattr(processing_utils.save_pil_to_cache, "atomic", False):
-        return
-
-    def save_pil_to_cache(img, cache_dir: str, name: str = "image", format: str = "webp") -> str:
-        data = processing_utils.encode_pil_to_bytes(img, format)
-        folder = Path(cache_dir) / processing_utils.hash_bytes(data)
-        folder.mkdir(exist_ok=True, parents=True)
-        path = (folder / f"{name}.{format}").resolve()
-        if path.exists():
-            os.utime(path)  # Gradio's delete_cache ages files by ctime: this use counts
-            return str(path)
-        fd, staging = tempfile.mkstemp(dir=folder, prefix=f".{name}.")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-            os.replace(staging, path)
-        except BaseException:
-            Path(staging).unlink(missing_ok=True)  # a full disk leaves no partial file behind
-            raise
-        return str(path)
-
-    save_pil_to_cache.atomic = True
-    processing_utils.save_pil_to_cache = save_pil_to_cache
-
-
-class RequestGuard:
-    """ASGI middleware in front of every route: request bodies larger than ``max_bytes`` are
-    refused with 413 before they are read into memory (JSON with data: URLs included; uploads
-    stop at Gradio's own 10 MB cap), and a route that fails for want of disk room (an upload into
-    a full or read-only temporary folder) answers 507 with a plain message instead of a bare 500."""
-
-    def __init__(self, app, max_bytes: int = MAX_BODY_BYTES):
-        self.app, self.max_bytes = app, max_bytes
-
-    async def _answer(self, send, status: int, detail: str) -> None:
-        body = json.dumps({"detail": detail}).encode()
-        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-        await send({"type": "http.response.start", "status": status, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] != "http":
-            return await self.app(scope, receive, send)
-        too_large = f"the request is larger than {self.max_bytes // 2**20} MB"
-        length = dict(scope.get("headers") or []).get(b"content-length")
-        if length is not None and (not length.isdigit() or int(length) > self.max_bytes):
-            return await self._answer(send, 413, too_large)
-        seen = {"bytes": 0, "over": False, "started": False}
-
-        async def limited_receive():
-            message = await receive()
-            if message["type"] == "http.request":
-                seen["bytes"] += len(message.get("body", b""))
-                if seen["bytes"] > self.max_bytes:
-                    seen["over"] = True
-                    return {"type": "http.disconnect"}
-            return message
-
-        async def tracked_send(message):
-            if message["type"] == "http.response.start":
-                seen["started"] = True
-            await send(message)
-
-        try:
-            await self.app(scope, limited_receive, tracked_send)
-        except OSError as e:
-            if seen["started"] or e.errno not in STORAGE_ERRNOS:
-                raise
-            log.error("%s failed for want of disk room: %s", scope.get("path"), e)
-            return await self._answer(send, 507, storage_message("The upload", "files"))
-        if seen["over"] and not seen["started"]:
-            await self._answer(send, 413, too_large)
 
 
 # --------------------------------------------------------------------------- the service
@@ -1388,7 +799,7 @@ class Gallery:
     def _translate(self, model, cond, kind, dropout, draws, seed, api, progress):
         seed = check_seed(seed, api)
         dropout = bool(dropout)
-        draws = _whole(draws, "draws", 1, MAX_DRAWS) if dropout else 1
+        draws = check_whole(draws, "draws", 1, MAX_DRAWS) if dropout else 1
         progress(0.2, desc=f"translating ({draws} draw{'s' if draws > 1 else ''})")
         outs = ops.translate(model, cond, dropout=dropout, draws=draws, seed=seed)
         spread = std_map(outs) if dropout and draws > 1 else None
@@ -1478,7 +889,7 @@ class Gallery:
 
     def _coverage(self, mixture, snapshot) -> tuple[np.ndarray, dict]:
         models = self.toy_models(mixture)
-        snapshot = _whole(snapshot, "snapshot", 0, 10**6)
+        snapshot = check_whole(snapshot, "snapshot", 0, 10**6)
         panels, counters = [], {}
         for model in models:
             traj = self.trajectory(model)
@@ -1495,7 +906,7 @@ class Gallery:
     def replay(self, mixture, start, delay: float = 0.25) -> Iterator[tuple[int, np.ndarray, dict]]:
         """Play the recording from ``start`` (or from the beginning when at the end)."""
         last = self.snapshots(mixture) - 1
-        start = _whole(start, "snapshot", 0, 10**6)
+        start = check_whole(start, "snapshot", 0, 10**6)
         start = 0 if start >= last else start
         for i in range(start, last + 1):
             plot, counters = self._coverage(mixture, i)
@@ -1512,8 +923,8 @@ class Gallery:
             raise InputError(f"mixture must be one of: {', '.join(MIXTURES)}")
         if loss not in LIVE_LOSSES:
             raise InputError(f"loss must be one of: {', '.join(LIVE_LOSSES)}")
-        pack = _whole(pack, "packing", 1, LIVE_MAX_PACK)
-        steps = _whole(steps, "steps", 1, LIVE_MAX_STEPS)
+        pack = check_whole(pack, "packing", 1, LIVE_MAX_PACK)
+        steps = check_whole(steps, "steps", 1, LIVE_MAX_STEPS)
         seed = check_seed(seed, api)
         try:
             lr = float(lr)

@@ -479,8 +479,9 @@ def test_health_route_is_503_until_the_models_are_loaded(use_gallery):
     from fastapi import FastAPI
     from fastapi.testclient import TestClient
 
-    from gan_models.service import Gallery, health_route
+    from gan_models.service import Gallery
     from gan_models.store import ModelStore
+    from gan_models.web import health_route
 
     gallery = Gallery(ModelStore(device="cpu"))
     http = TestClient(FastAPI(routes=[health_route(gallery)]))
@@ -493,7 +494,8 @@ def test_health_route_is_503_until_the_models_are_loaded(use_gallery):
 
 def test_every_model_endpoint_shares_the_gpu_concurrency_group(use_gallery):
     import app
-    from gan_models.service import Gallery, Settings, settings_from_env
+    from gan_models.service import Gallery
+    from gan_models.settings import Settings, settings_from_env
 
     settings = settings_from_env({"GAN_GALLERY_DEVICE": "cpu", "GAN_GALLERY_CONCURRENCY": "3"})
     assert isinstance(settings, Settings) and settings.concurrency == 3
@@ -521,7 +523,7 @@ def test_every_model_endpoint_shares_the_gpu_concurrency_group(use_gallery):
 
 
 def test_settings_from_the_environment():
-    from gan_models.service import settings_from_env
+    from gan_models.settings import settings_from_env
 
     s = settings_from_env({"GAN_GALLERY_DEVICE": "cpu"})
     assert (s.concurrency, s.queue_size, s.server_name, s.server_port) == (2, 64, "127.0.0.1", 7860)
@@ -579,7 +581,7 @@ def test_shipped_manifest_every_model_loads_and_works(tmp_path):
             elif task == "pix2pix":
                 kind = "label map" if "facades" in model_id else "edge map"
                 example = tmp_path / f"{model_id}.png"
-                from gan_models.service import drawn_facade_labels, drawn_face_edges
+                from gan_models.drawings import drawn_facade_labels, drawn_face_edges
 
                 drawn = drawn_facade_labels() if kind == "label map" else drawn_face_edges()[..., 0]
                 write_png(example, drawn)

@@ -58,7 +58,7 @@ def in_process_app(root: Path, temp: Path, **env: str) -> Iterator[tuple[str, ob
     """Serve the app on ``root`` in this process as app.py does; yields (url, gallery). Pillow's
     global limits that ``app.launch`` tightens are put back afterwards for the other tests."""
     import app
-    from gan_models.service import settings_from_env
+    from gan_models.settings import settings_from_env
 
     pillow = (list(Image.ID), Image.MAX_IMAGE_PIXELS, list(warnings.filters))
     port = free_port()
@@ -207,7 +207,7 @@ def test_a_streaming_endpoint_that_stalls_is_given_up_per_step(inproc, monkeypat
 
 
 def test_timeout_setting():
-    from gan_models.service import DEFAULT_TIMEOUT_S, settings_from_env
+    from gan_models.settings import DEFAULT_TIMEOUT_S, settings_from_env
 
     assert settings_from_env({"GAN_GALLERY_DEVICE": "cpu"}).timeout_s == DEFAULT_TIMEOUT_S
     assert settings_from_env({"GAN_GALLERY_DEVICE": "cpu", "GAN_GALLERY_TIMEOUT_S": "2.5"}).timeout_s == 2.5

@@ -170,7 +170,7 @@ def test_share_flagging_analytics_monitoring_history_and_mcp_are_off(server):
 
 
 def test_launch_settings_block_the_weights_and_turn_everything_off(gallery_root, monkeypatch):
-    from gan_models.service import settings_from_env
+    from gan_models.settings import settings_from_env
 
     monkeypatch.setenv("GAN_GALLERY_ROOT", str(gallery_root))
     kwargs = settings_from_env({"GAN_GALLERY_DEVICE": "cpu"}).launch_kwargs()

@@ -320,7 +320,7 @@ def test_request_guard_stops_a_streamed_body_past_the_cap():
     the client gone and the caller gets 413; bodies within the cap pass untouched."""
     import asyncio
 
-    from gan_models.service import RequestGuard
+    from gan_models.web import RequestGuard
 
     async def app(scope, receive, send):  # reads the whole body, then answers 200 with its size
         size = 0

@@ -165,10 +165,10 @@ def test_an_image_being_downloaded_is_never_rewritten_by_a_visitor_who_gets_the_
     must not truncate the file another visitor is downloading (the app installs this at launch)."""
     from gradio import processing_utils
 
-    from gan_models import service
+    from gan_models import web
 
     monkeypatch.setattr(processing_utils, "save_pil_to_cache", processing_utils.save_pil_to_cache)
-    service.atomic_image_cache()
+    web.atomic_image_cache()
     image = Image.fromarray(np.random.default_rng(0).integers(0, 255, (256, 256, 3), dtype=np.uint8))
     path = processing_utils.save_pil_to_cache(image, str(tmp_path), format="png")
     whole = open(path, "rb").read()
@@ -253,7 +253,7 @@ def test_per_visitor_state_is_capped(tiny_gallery, tmp_path):
     """Gradio keeps a copy of the page configuration for every session (every gradio_client
     Client, every browser tab): a few hundred KB each here. GAN_GALLERY_MAX_SESSIONS caps how many
     are kept (least recently seen dropped first) instead of Gradio's 10,000."""
-    from gan_models.service import DEFAULT_MAX_SESSIONS, settings_from_env
+    from gan_models.settings import DEFAULT_MAX_SESSIONS, settings_from_env
     from tests.test_reliability_faults import in_process_app
 
     assert settings_from_env({"GAN_GALLERY_DEVICE": "cpu"}).max_sessions == DEFAULT_MAX_SESSIONS <= 1000

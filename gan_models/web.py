@@ -1,0 +1,204 @@
+"""Gradio and ASGI plumbing around the gallery: its own input and output handling in plain words,
+an atomic image cache, a body-size guard and the health route."""
+
+from __future__ import annotations
+
+import html
+import json
+import logging
+import os
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import gradio as gr
+from PIL import Image, UnidentifiedImageError
+
+from .errors import STORAGE_ERRNOS, storage_message
+
+if TYPE_CHECKING:
+    from .service import Gallery
+
+log = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 16 * 2**20  # any request body (JSON with data: URLs, uploads); uploads stop at 10 MB
+
+
+def health_route(gallery: Gallery):
+    """GET /healthz: 200 with the loaded and unavailable models once loaded, 503 before."""
+    from fastapi.responses import JSONResponse
+    from fastapi.routing import APIRoute
+
+    def healthz():
+        code, body = gallery.health()
+        return JSONResponse(body, status_code=code)
+
+    return APIRoute("/healthz", healthz, methods=["GET"], include_in_schema=False)
+
+
+def _as_file_data(value):
+    """A bare ``data:`` URL sent for an image input -> the FileData form Gradio validates."""
+    if isinstance(value, str) and value.startswith("data:"):
+        return {"path": None, "url": value, "orig_name": None, "meta": {"_type": "gradio.FileData"}}
+    return value
+
+
+def input_refusal(error: BaseException) -> str:
+    """What to tell a caller whose input Gradio itself refused (before our code saw it)."""
+    from .images import ALLOWED_FORMATS, MAX_PIXELS
+
+    chain, seen = [], error
+    while seen is not None and len(chain) < 8:
+        chain.append(seen)
+        seen = seen.__cause__ or seen.__context__
+    for e in chain:
+        if isinstance(e, Image.DecompressionBombError):
+            return f"the image has too many pixels; at most {MAX_PIXELS:,} are accepted"
+        if isinstance(e, UnidentifiedImageError):
+            return f"not an image in an accepted format ({', '.join(ALLOWED_FORMATS)})"
+        if isinstance(e, OSError) and e.errno in STORAGE_ERRNOS:
+            return storage_message("The request")
+    return (
+        "an input could not be read: images must be uploaded files (gradio_client: handle_file(path)) or "
+        "data: URLs; paths on the server and links elsewhere are refused"
+    )
+
+
+class SafeBlocks(gr.Blocks):
+    """``gr.Blocks`` whose own input and output handling answers in plain words too: an input
+    Gradio refuses (a path that was not uploaded, a link, something that is not a file) and an
+    output it cannot store (its temporary folder full or read-only) become ``gr.Error`` with a
+    clear message instead of an empty error. Image inputs also accept a bare ``data:`` URL."""
+
+    async def preprocess_data(self, block_fn, inputs, state, explicit_call: bool = False):
+        inputs = [
+            _as_file_data(v) if isinstance(block, gr.Image) else v
+            for block, v in zip(block_fn.inputs, inputs, strict=False)
+        ] + list(inputs[len(block_fn.inputs) :])
+        try:
+            if block_fn.preprocess:
+                self._strict_numbers(block_fn, inputs)
+            return await super().preprocess_data(block_fn, inputs, state, explicit_call)
+        except Exception as e:
+            log.warning("input of %s refused by Gradio: %s", block_fn.api_name, e)
+            error = gr.Error(html.escape(self._refusal(block_fn, inputs, e), quote=False), print_exception=False)
+        raise error
+
+    @staticmethod
+    def _strict_numbers(block_fn, inputs) -> None:
+        """Gradio would round 1.5 (or True) into a whole-number field; refuse it instead."""
+        for block, value in zip(block_fn.inputs, inputs, strict=False):
+            if not isinstance(block, gr.Number) or block.precision != 0 or value is None:
+                continue
+            whole = isinstance(value, int) or (isinstance(value, float) and value.is_integer())
+            if isinstance(value, bool) or not whole:
+                raise gr.Error(f"{block.label}: must be a whole number, got {str(value)[:60]!r}")
+
+    @staticmethod
+    def _refusal(block_fn, inputs, error: Exception) -> str:
+        """Name the input Gradio refused: the first plain input (number, slider, choice) whose own
+        check fails, else the file inputs."""
+        for block, value in zip(block_fn.inputs, inputs, strict=False):
+            if isinstance(block, gr.Image | gr.ImageEditor):
+                continue
+            try:
+                block.preprocess(value)
+            except Exception as e:
+                reason = e.message if isinstance(e, gr.Error) else f"{str(value)[:60]!r} is not a valid value"
+                return f"{block.label or type(block).__name__}: {reason}"
+        if isinstance(error, gr.Error):
+            return error.message
+        return input_refusal(error)
+
+    async def postprocess_data(self, block_fn, predictions, state):
+        try:
+            return await super().postprocess_data(block_fn, predictions, state)
+        except gr.Error:
+            raise
+        except OSError as e:
+            if e.errno not in STORAGE_ERRNOS:
+                raise
+            log.error("results of %s could not be stored: %s", block_fn.api_name, e)
+            raise gr.Error(storage_message("The request"), print_exception=False) from None
+
+
+def atomic_image_cache() -> None:
+    """Gradio stores a returned image under a name made from its bytes' hash and writes it in
+    place each time (``processing_utils.save_pil_to_cache``): two visitors who get the same image
+    at once (same seed, same settings) race, and one may download the file while the other has
+    just truncated it. Here an existing copy is reused and a new one is written under a temporary
+    name and renamed into place, as Gradio already does for files (``save_file_to_cache``)."""
+    from gradio import processing_utils
+
+    if getattr(processing_utils.save_pil_to_cache, "atomic", False):
+        return
+
+    def save_pil_to_cache(img, cache_dir: str, name: str = "image", format: str = "webp") -> str:
+        data = processing_utils.encode_pil_to_bytes(img, format)
+        folder = Path(cache_dir) / processing_utils.hash_bytes(data)
+        folder.mkdir(exist_ok=True, parents=True)
+        path = (folder / f"{name}.{format}").resolve()
+        if path.exists():
+            os.utime(path)  # Gradio's delete_cache ages files by ctime: this use counts
+            return str(path)
+        fd, staging = tempfile.mkstemp(dir=folder, prefix=f".{name}.")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+            os.replace(staging, path)
+        except BaseException:
+            Path(staging).unlink(missing_ok=True)  # a full disk leaves no partial file behind
+            raise
+        return str(path)
+
+    save_pil_to_cache.atomic = True
+    processing_utils.save_pil_to_cache = save_pil_to_cache
+
+
+class RequestGuard:
+    """ASGI middleware in front of every route: request bodies larger than ``max_bytes`` are
+    refused with 413 before they are read into memory (JSON with data: URLs included; uploads
+    stop at Gradio's own 10 MB cap), and a route that fails for want of disk room (an upload into
+    a full or read-only temporary folder) answers 507 with a plain message instead of a bare 500."""
+
+    def __init__(self, app, max_bytes: int = MAX_BODY_BYTES):
+        self.app, self.max_bytes = app, max_bytes
+
+    async def _answer(self, send, status: int, detail: str) -> None:
+        body = json.dumps({"detail": detail}).encode()
+        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        too_large = f"the request is larger than {self.max_bytes // 2**20} MB"
+        length = dict(scope.get("headers") or []).get(b"content-length")
+        if length is not None and (not length.isdigit() or int(length) > self.max_bytes):
+            return await self._answer(send, 413, too_large)
+        seen = {"bytes": 0, "over": False, "started": False}
+
+        async def limited_receive():
+            message = await receive()
+            if message["type"] == "http.request":
+                seen["bytes"] += len(message.get("body", b""))
+                if seen["bytes"] > self.max_bytes:
+                    seen["over"] = True
+                    return {"type": "http.disconnect"}
+            return message
+
+        async def tracked_send(message):
+            if message["type"] == "http.response.start":
+                seen["started"] = True
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, tracked_send)
+        except OSError as e:
+            if seen["started"] or e.errno not in STORAGE_ERRNOS:
+                raise
+            log.error("%s failed for want of disk room: %s", scope.get("path"), e)
+            return await self._answer(send, 507, storage_message("The upload", "files"))
+        if seen["over"] and not seen["started"]:
+            await self._answer(send, 413, too_large)
