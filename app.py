@@ -469,9 +469,22 @@ def build_app(gallery: Gallery, concurrency: int = 2, queue_size: int = 64) -> g
                 )
 
                 gr.Markdown(
-                    "### The geometric view\nSingular values of the generator's Jacobian dG/dz at one "
-                    "latent: near-zero values are directions of z that the generator ignores locally."
+                    "### The geometric view\nMode collapse is where the generator's tangent vectors "
+                    "dG/dz become dependent (Localized GAN): around such a latent, a whole patch of z is "
+                    "squeezed onto a curve (rank 1) or one point (rank 0). Below: the 2D runs' latents "
+                    "and points coloured by that rank, then the spectrum of an image generator at one latent."
                 )
+                with gr.Row():
+                    with gr.Column(scale=1, min_width=260):
+                        r_mixture = gr.Radio(toys or ["ring"], value=first(toys) or "ring", label="Mixture")
+                        r_go = gr.Button("Where the Jacobian loses rank", variant="primary")
+                        r_info = gr.JSON(label="Share of 2,500 latents at each rank")
+                    with gr.Column(scale=3):
+                        r_plot = gr.Image(
+                            elem_id="rank-plot", label="Rank of dG/dz over the latents", format="png", interactive=False
+                        )
+                r_go.click(gallery.jacobian_map, r_mixture, [r_plot, r_info], api_name="jacobian_map", **raw)
+
                 with gr.Row():
                     with gr.Column(scale=1, min_width=260):
                         j_model = gr.Dropdown(samplers, value=first(samplers), label="Model")

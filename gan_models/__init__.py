@@ -5,7 +5,7 @@ Public API (stable; see README):
     load_model(model_id, device=None) -> LoadedModel
     sample(model, n, seed, label=None) -> uint8 images (N, H, W, C)
 and beside them interpolate, encode, swap_identity, translate, canny_edges, grid, to_gif,
-jacobian_spectrum.
+jacobian_spectrum, latent_jacobians.
 """
 
 from .images import ImageInputError, canny_edges, grid, open_image, to_gif
@@ -16,6 +16,7 @@ from .ops import (
     generate,
     interpolate,
     jacobian_spectrum,
+    latent_jacobians,
     latents,
     sample,
     swap_identity,
@@ -42,6 +43,7 @@ __all__ = [
     "grid",
     "interpolate",
     "jacobian_spectrum",
+    "latent_jacobians",
     "latents",
     "list_models",
     "load_model",

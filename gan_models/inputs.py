@@ -43,6 +43,13 @@ def check_whole(value, what: str, low: int, high: int) -> int:
     return number
 
 
+def check_choice(value, choices, what: str) -> str:
+    """One of ``choices`` (names); anything else, lists and numbers included, is refused by name."""
+    if not isinstance(value, str) or value not in choices:
+        raise InputError(f"{what} must be one of: {', '.join(choices)}")
+    return value
+
+
 def check_seed(seed, api: bool = True, what: str = "seed") -> int:
     return check_whole(seed, what, 0, API_MAX_SEED if api else UI_MAX_SEED)
 

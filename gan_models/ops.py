@@ -193,6 +193,31 @@ def jacobian_spectrum(model: LoadedModel, seed: int, label: int | None = None) -
     return torch.linalg.svdvals(jac.float()).cpu()
 
 
+def latent_jacobians(model: LoadedModel, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """dG/dz at n latents of an unconditional generator -> (z (n, z_dim), G(z) flattened
+    (n, outputs), the singular values of each Jacobian (n, min(outputs, z_dim)), largest first).
+    Meant for small outputs (the 2D runs): memory grows as n * outputs * z_dim."""
+    g = model.generator
+    z = latents(g.z_dim, n, seed).to(model.device)
+    with torch.enable_grad():
+        jac = torch.func.vmap(torch.func.jacfwd(lambda zz: g(zz[None]).flatten()))(z)  # (n, outputs, z_dim)
+    with torch.inference_mode():
+        points = g(z).flatten(1)
+    # float64 for the decomposition: a Jacobian of float32 values, its small singular values exact
+    return z.cpu(), points.float().cpu(), torch.linalg.svdvals(jac.double()).float().cpu()
+
+
+def numerical_ranks(values: torch.Tensor, outputs: int) -> tuple[torch.Tensor, float]:
+    """Rank of each Jacobian from its singular values (n, k) -> (ranks (n,), tolerance). One
+    tolerance for the whole generator, numpy's matrix_rank rule for float32 applied to the stack:
+    max(outputs, k) * eps * the largest singular value of them all. So a Jacobian of zeros (a
+    region of z mapped to one point) has rank 0 and one whose columns are parallel (a region
+    mapped to a curve) has rank 1, however the generator stretches elsewhere."""
+    scale = float(values.max()) if values.numel() else 0.0
+    tol = max(outputs, values.shape[1]) * float(torch.finfo(torch.float32).eps) * scale
+    return (values > tol).sum(dim=1), tol
+
+
 @torch.inference_mode()
 def toy_points(model: LoadedModel, n: int, seed: int) -> torch.Tensor:
     """n generated 2D points -> (n, 2)."""

@@ -24,7 +24,27 @@ def _render(fig) -> np.ndarray:
     return np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()
 
 
-def _toy_panel(ax, points, mixture: str, title: str, critic=None, extent=None) -> None:
+RANK_COLOURS = {2: "tab:green", 1: "tab:orange", 0: "tab:red"}  # rank of dG/dz: plane, curve, point
+RANK_LABELS = {2: "rank 2 (a patch of the plane)", 1: "rank 1 (a curve)", 0: "rank 0 (one point)"}
+
+
+def _by_rank(ax, xy: np.ndarray, ranks: np.ndarray) -> list:
+    """Scatter points coloured by the rank of the Jacobian where they were made -> legend handles."""
+    from matplotlib.lines import Line2D
+
+    handles = []
+    for r in sorted(RANK_COLOURS, reverse=True):
+        mask = ranks == r
+        if mask.any():
+            ax.scatter(xy[mask, 0], xy[mask, 1], s=3, c=RANK_COLOURS[r], alpha=0.7)
+            share = f"{mask.mean():.0%}"
+            handles.append(
+                Line2D([], [], marker="o", ls="", color=RANK_COLOURS[r], ms=4, label=f"{RANK_LABELS[r]}: {share}")
+            )
+    return handles
+
+
+def _toy_panel(ax, points, mixture: str, title: str, critic=None, extent=None, ranks=None) -> None:
     centres, sigma = MIXTURES[mixture]
     lim = float(centres.abs().max()) * 1.5 + 0.3
     if critic is not None and extent is not None:
@@ -39,17 +59,18 @@ def _toy_panel(ax, points, mixture: str, title: str, critic=None, extent=None) -
     c = centres.numpy()
     ax.scatter(c[:, 0], c[:, 1], s=140, facecolors="none", edgecolors="black", linewidths=1.2)
     p = np.asarray(points, dtype=np.float32)
-    ax.scatter(p[:, 0], p[:, 1], s=3, c="tab:orange", alpha=0.6, label="generated")
+    from matplotlib.lines import Line2D
+
+    handles = [Line2D([], [], marker="o", ls="", mfc="none", mec="black", ms=8, label="real modes and samples")]
+    if ranks is None:
+        ax.scatter(p[:, 0], p[:, 1], s=3, c="tab:orange", alpha=0.6)
+        handles.append(Line2D([], [], marker="o", ls="", color="tab:orange", ms=4, label="generated"))
+    else:
+        handles += _by_rank(ax, p, np.asarray(ranks))
     ax.set_xlim(-lim, lim)
     ax.set_ylim(-lim, lim)
     ax.set_aspect("equal")
     ax.set_title(title, fontsize=9)
-    from matplotlib.lines import Line2D
-
-    handles = [
-        Line2D([], [], marker="o", ls="", mfc="none", mec="black", ms=8, label="real modes and samples"),
-        Line2D([], [], marker="o", ls="", color="tab:orange", ms=4, label="generated"),
-    ]
     ax.legend(handles=handles, loc="lower right", fontsize=7)
 
 
@@ -59,6 +80,24 @@ def toy_plot(panels: list[dict], mixture: str) -> np.ndarray:
     for i, panel in enumerate(panels):
         ax = fig.add_subplot(1, len(panels), i + 1)
         _toy_panel(ax, panel["points"], mixture, panel["title"], panel.get("critic"), panel.get("extent"))
+    fig.tight_layout()
+    return _render(fig)
+
+
+def rank_plot(panels: list[dict], mixture: str) -> np.ndarray:
+    """One row per run: its latents (first two coordinates) and the points it makes from them,
+    each coloured by the rank of dG/dz there, so the regions of z that collapse are visible."""
+    fig = _figure(9.2, 4.4 * len(panels))
+    for i, panel in enumerate(panels):
+        z, ranks = np.asarray(panel["z"], dtype=np.float32), np.asarray(panel["ranks"])
+        ax = fig.add_subplot(len(panels), 2, 2 * i + 1)
+        ax.legend(handles=_by_rank(ax, z, ranks), loc="lower right", fontsize=7)
+        ax.set_xlabel("z[0]")
+        ax.set_ylabel("z[1]")
+        ax.set_aspect("equal")
+        ax.set_title(f"{panel['title']}: latents z", fontsize=9)
+        ax = fig.add_subplot(len(panels), 2, 2 * i + 2)
+        _toy_panel(ax, panel["points"], mixture, f"{panel['title']}: G(z)", ranks=ranks)
     fig.tight_layout()
     return _render(fig)
 

@@ -43,6 +43,7 @@ from .inputs import (
     MAX_DRAWS,
     REFERENCE_SEED,
     InputError,
+    check_choice,
     check_count,
     check_seed,
     check_steps,
@@ -51,7 +52,7 @@ from .inputs import (
 )
 from .manifest import ModelEntry
 from .mixtures import MIXTURES, mode_coverage
-from .plots import histogram_plot, spectrum_plot, std_map, toy_plot
+from .plots import histogram_plot, rank_plot, spectrum_plot, std_map, toy_plot
 from .settings import Settings
 from .store import LoadedModel, ModelStore
 from .web import MAX_BODY_BYTES
@@ -845,8 +846,7 @@ class Gallery:
         return min(lengths) if lengths else 1
 
     def toy_models(self, mixture) -> list[LoadedModel]:
-        if mixture not in MIXTURES:
-            raise InputError(f"mixture must be one of: {', '.join(MIXTURES)}")
+        check_choice(mixture, MIXTURES, "mixture")
         models = [self.store.models[i] for i in self.ids("toy2d")]
         models = [m for m in models if self.mixture_of(m) == mixture]
         if not models:
@@ -881,6 +881,38 @@ class Gallery:
             return {k: cov[k] for k in ("modes", "total_modes", "high_quality", "samples")}
 
         return self._cached(("coverage", model.id), measure)
+
+    def rank_map(self, model: LoadedModel) -> dict:
+        """The rank of the shipped 2D generator's Jacobian at 2,500 latents (fixed seed: cached)."""
+
+        def measure():
+            z, points, values = ops.latent_jacobians(model, COVERAGE_POINTS, REFERENCE_SEED)
+            ranks, tol = ops.numerical_ranks(values, points.shape[1])
+            return {"z": z, "points": points, "ranks": ranks.numpy(), "full": values.shape[1], "tolerance": tol}
+
+        return self._cached(("ranks", model.id), measure)
+
+    @plain_errors("the Jacobian map")
+    def jacobian_map(self, mixture) -> tuple[np.ndarray, dict]:
+        """The 2D runs of one mixture, plain and stabilised, their latents and points coloured by
+        the rank of dG/dz -> (plot, the share of latents at each rank per run)."""
+        panels, counters = [], {}
+        for model in self.toy_models(mixture):
+            found = self.rank_map(model)
+            ranks = found["ranks"]
+            panels.append({"z": found["z"], "points": found["points"], "ranks": ranks, "title": model.id})
+            measured = model.entry.metrics.get("values", {}).get("full_rank")
+            counters[model.id] = {
+                "revision": self.revision(model.entry),
+                "latents": len(ranks),
+                "seed": REFERENCE_SEED,
+                "full_rank": float((ranks == found["full"]).mean()),
+                "shares": {f"rank {r}": float((ranks == r).mean()) for r in range(found["full"], -1, -1)},
+                "tolerance": found["tolerance"],
+                "evaluated_full_rank": measured,  # training.evaluate, mean over its 5 seeds
+                "evaluated_with": model.entry.metrics.get("command") if measured is not None else None,
+            }
+        return rank_plot(panels, mixture), counters
 
     @plain_errors("the replay")
     def mode_coverage(self, mixture, snapshot) -> tuple[np.ndarray, dict]:
@@ -919,10 +951,8 @@ class Gallery:
         """A bounded training run streamed to the page (training.toy2d_live)."""
         from training.toy2d_live import live_run
 
-        if mixture not in MIXTURES:
-            raise InputError(f"mixture must be one of: {', '.join(MIXTURES)}")
-        if loss not in LIVE_LOSSES:
-            raise InputError(f"loss must be one of: {', '.join(LIVE_LOSSES)}")
+        check_choice(mixture, MIXTURES, "mixture")
+        check_choice(loss, LIVE_LOSSES, "loss")
         pack = check_whole(pack, "packing", 1, LIVE_MAX_PACK)
         steps = check_whole(steps, "steps", 1, LIVE_MAX_STEPS)
         seed = check_seed(seed, api)

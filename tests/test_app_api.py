@@ -340,6 +340,19 @@ def test_mode_coverage_replays_the_recorded_trajectory(client, gallery_root):
     assert [f[0] for f in frames] == [0, 1, 2]
 
 
+def test_jacobian_map_counts_ranks_as_the_library_does(client, library):
+    from gan_models.ops import numerical_ranks
+
+    plot, counters = client.predict("ring", api_name="/jacobian_map")
+    assert pixels(plot).shape[2] == 3
+    c = counters["tiny-toy"]
+    _, points, values = library.latent_jacobians(library.load_model("tiny-toy", "cpu"), 2500, 0)
+    ranks, tol = numerical_ranks(values, 2)
+    assert c["latents"] == 2500 and c["tolerance"] == pytest.approx(tol)
+    assert c["shares"] == pytest.approx({f"rank {r}": float((ranks == r).float().mean()) for r in (2, 1, 0)})
+    assert c["full_rank"] == c["shares"]["rank 2"] and sum(c["shares"].values()) == pytest.approx(1)
+
+
 def test_live_training_run_streams_snapshots(client):
     job = client.submit("ring", "gan", 2, 60, 0.002, 3, api_name="/train_live")
     outputs = list(job)
@@ -420,6 +433,8 @@ BAD = [
     ("/extract_edges", ("tiny-digits", "@good"), "is a sample model"),
     ("/mode_coverage", ("spiral", 0), "mixture must be one of"),
     ("/mode_coverage", ("grid", 0), "no 2D model of the grid mixture is loaded"),
+    ("/jacobian_map", ("spiral",), "mixture must be one of"),
+    ("/jacobian_map", ("grid",), "no 2D model of the grid mixture is loaded"),
     ("/train_live", ("ring", "gan", 1, 2001, 0.001, 0), "steps must be between 1 and 2000"),
     ("/train_live", ("ring", "gan", 5, 100, 0.001, 0), "packing must be between 1 and 4"),
     ("/train_live", ("ring", "rainbow", 1, 100, 0.001, 0), "loss must be one of"),
@@ -513,6 +528,7 @@ def test_every_model_endpoint_shares_the_gpu_concurrency_group(use_gallery):
         "extract_edges",
         "mode_coverage",
         "train_live",
+        "jacobian_map",
         "jacobian_spectrum",
     ]
     for name in model_work:

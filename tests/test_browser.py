@@ -145,10 +145,12 @@ def use_every_tab(page, url: str) -> None:
     _image_loaded(page, "#p2p-out")
     _shot(page, "5-edges-to-photo")
 
-    # 6. Mode collapse: a replay snapshot, a short live run and the Jacobian spectrum
+    # 6. Mode collapse: a replay snapshot, a short live run, the Jacobian's rank map and spectrum
     _tab(page, "Mode collapse")
     page.get_by_role("button", name="Show", exact=True).click()
     _image_loaded(page, "#modes-plot")
+    page.get_by_role("button", name="Where the Jacobian loses rank").click()
+    _image_loaded(page, "#rank-plot")
     page.get_by_role("button", name="Compute the spectrum").click()
     _image_loaded(page, "#jacobian-plot")
     page.locator("#live-steps input[type=number]").fill("100")

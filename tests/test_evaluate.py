@@ -350,6 +350,11 @@ def test_toy2d_over_five_seeds(evaluated):
     assert m["reference"]["modes"] == 8 and m["reference"]["high_quality"] > 0.9
     collapsed = evaluated["ring-collapsed"]["values"]
     assert collapsed["modes"] == 1 and collapsed["total_modes"] == 8 and collapsed["high_quality"] == 1.0
+    # every z goes to one point: dG/dz is zero everywhere; the random tiny generator keeps full rank
+    assert collapsed["full_rank"] == 0.0
+    assert m["values"]["full_rank"] > 0.5
+    assert all(0 <= s["full_rank"] <= 1 for s in m["details"]["per_seed"])
+    assert "full_rank" not in m["reference"]  # real data has no generator
 
 
 def test_faces_identity_and_cvaegan_metrics(evaluated):

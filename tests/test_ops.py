@@ -16,6 +16,7 @@ from gan_models import (
     encode,
     interpolate,
     jacobian_spectrum,
+    latent_jacobians,
     latents,
     load_model,
     sample,
@@ -25,7 +26,7 @@ from gan_models import (
     vary_latent,
 )
 from gan_models.mixtures import MIXTURES, grid_centres, mode_coverage, ring_centres, sample_mixture
-from gan_models.ops import MAX_SEED, generate, interpolate_latents, lerp, slerp, warm_up
+from gan_models.ops import MAX_SEED, generate, interpolate_latents, lerp, numerical_ranks, slerp, warm_up
 
 
 @pytest.fixture(scope="module")
@@ -282,6 +283,47 @@ def test_jacobian_spectrum_detects_rank_loss(models, dead):
     s = jacobian_spectrum(with_generator(m, g), seed=3)
     assert (s < 1e-6 * s[0]).sum() == dead
     assert s[-dead - 1] > 1e-4 * s[0]
+
+
+def test_latent_jacobians_match_one_jacobian_at_a_time(models):
+    m = models["toy"]
+    z, points, values = latent_jacobians(m, 6, seed=2)
+    assert z.shape == (6, 2) and points.shape == (6, 2) and values.shape == (6, 2)
+    torch.testing.assert_close(z, latents(2, 6, seed=2))
+    torch.testing.assert_close(points, toy_points(m, 6, seed=2))
+    for i in range(6):
+        jac = torch.autograd.functional.jacobian(lambda zz: m.generator(zz[None])[0], z[i])
+        torch.testing.assert_close(values[i], torch.linalg.svdvals(jac), rtol=1e-4, atol=1e-7)
+
+
+def _generator_with_output(m: LoadedModel, weight: list[list[float]]) -> LoadedModel:
+    """The toy generator with its last layer replaced: its rows say which directions the points can take."""
+    g = copy.deepcopy(m.generator)
+    last = g.net[-1]
+    with torch.no_grad():
+        last.weight.copy_(
+            torch.tensor(weight) @ torch.randn(2, last.in_features, generator=torch.Generator().manual_seed(0))
+        )
+    return with_generator(m, g)
+
+
+@pytest.mark.parametrize(
+    "weight, rank", [([[1.0, 0.0], [0.0, 1.0]], 2), ([[1.0, 0.0], [2.0, 0.0]], 1), ([[0.0, 0.0], [0.0, 0.0]], 0)]
+)
+def test_numerical_ranks_tell_a_plane_from_a_curve_from_a_point(models, weight, rank):
+    """Outputs spanning the plane have rank 2; outputs on a line (dependent tangent vectors)
+    rank 1; a generator whose output ignores z rank 0."""
+    _, _, values = latent_jacobians(_generator_with_output(models["toy"], weight), 50, seed=1)
+    ranks, tol = numerical_ranks(values, outputs=2)
+    assert (ranks == rank).float().mean() > 0.9, ranks
+    assert tol <= 1e-5 * float(values.max())
+
+
+def test_numerical_ranks_use_one_tolerance_for_the_whole_generator():
+    values = torch.tensor([[100.0, 1.0], [1.0, 1e-3], [1e-4, 1e-12], [0.0, 0.0]])
+    ranks, tol = numerical_ranks(values, outputs=2)
+    assert tol == pytest.approx(2 * torch.finfo(torch.float32).eps * 100)
+    assert ranks.tolist() == [2, 2, 1, 0]
 
 
 # --- toy 2D and mode coverage --------------------------------------------------------------

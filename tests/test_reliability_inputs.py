@@ -420,13 +420,16 @@ TABLE: dict[str, tuple[tuple, dict[int, tuple[str, list]]]] = {
         {0: ("model", [*MODELS, "tiny-cvaegan"]), 3: ("draws", [0, 17, "x"]), 4: ("seed", SEEDS)},
     ),
     "/extract_edges": (("tiny-pix2pix", "@good"), {0: ("model", [*MODELS, "tiny-toy"])}),
-    "/mode_coverage": (("ring", 0), {0: ("mixture", ["spiral", None, 3, ""]), 1: ("snapshot", [-1, 10**7, "x", 0.5])}),
-    "/replay": (("ring", 0), {0: ("mixture", ["spiral", None]), 1: ("snapshot", [-1, 10**7, "x"])}),
+    "/mode_coverage": (
+        ("ring", 0),
+        {0: ("mixture", ["spiral", None, 3, "", ["ring"]]), 1: ("snapshot", [-1, 10**7, "x", 0.5])},
+    ),
+    "/replay": (("ring", 0), {0: ("mixture", ["spiral", None, ["ring"]]), 1: ("snapshot", [-1, 10**7, "x"])}),
     "/train_live": (
         ("ring", "gan", 1, 50, 0.001, 0),
         {
-            0: ("mixture", ["spiral", None]),
-            1: ("loss", ["rainbow", None]),
+            0: ("mixture", ["spiral", None, ["ring"]]),
+            1: ("loss", ["rainbow", None, ["gan"]]),
             2: ("packing", [0, 5, 1.5]),
             3: ("steps", [0, 2001, 10**9, "x"]),
             4: ("learning rate", [0, -1, 0.5, "fast", float("nan"), float("inf")]),
@@ -434,13 +437,24 @@ TABLE: dict[str, tuple[tuple, dict[int, tuple[str, list]]]] = {
         },
     ),
     "/mode_histogram": (("tiny-colour",), {0: ("model", [None, "nope", 7, "tiny-digits"])}),
+    "/jacobian_map": (("ring",), {0: ("mixture", ["spiral", None, 7, ["ring"]])}),
     "/jacobian_spectrum": (
         ("tiny-digits", 1, None),
         {0: ("model", [*MODELS, "tiny-pix2pix"]), 1: ("seed", SEEDS), 2: ("class", CLASSES)},
     ),
 }
 
-OPS = ["sample", "generate", "encode", "classify", "swap_identity", "translate", "jacobian_spectrum", "toy_points"]
+OPS = [
+    "sample",
+    "generate",
+    "encode",
+    "classify",
+    "swap_identity",
+    "translate",
+    "jacobian_spectrum",
+    "latent_jacobians",
+    "toy_points",
+]
 
 
 @pytest.fixture(scope="module")

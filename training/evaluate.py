@@ -15,7 +15,8 @@ depends on the model (see ``evaluation_kind`` and the README's "Evaluation" sect
   features of the ``digits-classifier`` (``fashion-classifier``) against the 10,000 test images;
   class accuracy for class-conditional models; reference: N real training images, measured alike;
 - Stacked MNIST: modes captured of 1,000 and KL to uniform (each channel read by the digit classifier);
-- toy2d: modes captured and share of high-quality samples, 5 sampling seeds;
+- toy2d: modes captured, share of high-quality samples and share of latents where dG/dz has full
+  rank (the geometric view of collapse), 5 sampling seeds;
 - faces (celeb24-dcgan): Frechet distance, KID, PRDC in ``faces-classifier`` features against the
   held-out faces, sharpness ratio; class-conditional faces (the CGAN ablation): identity accuracy;
 - CVAE-GAN: identity accuracy, swap accuracy, reconstruction L1, sharpness ratio;
@@ -41,7 +42,7 @@ import torch.nn.functional as F
 from gan_models.images import to_uint8
 from gan_models.manifest import PROJECT_ROOT, ModelEntry, manifest_path, raw_manifest, read_manifest, write_manifest
 from gan_models.mixtures import MIXTURES, mode_coverage, sample_mixture
-from gan_models.ops import generate, latents, toy_points
+from gan_models.ops import generate, latent_jacobians, latents, numerical_ranks, toy_points
 from gan_models.store import LoadedModel, default_device, load_model
 from training import metrics as M
 from training.data import DATASETS, digits, edge_pairs, image_folder, pix2pix_pairs, to_float
@@ -336,6 +337,7 @@ def eval_toy2d(ctx: Context, model: LoadedModel, n: int, seed: int):
     sigma = float(extras.get("sigma", sigma))
     seeds = list(range(seed, seed + TOY_SEEDS))
     runs = [mode_coverage(toy_points(model, n, s), centres, sigma) for s in seeds]
+    full_rank = [_full_rank_share(model, n, s) for s in seeds]
     real = [
         mode_coverage(sample_mixture(centres, sigma, n, torch.Generator().manual_seed(s))[0], centres, sigma)
         for s in seeds
@@ -349,18 +351,35 @@ def eval_toy2d(ctx: Context, model: LoadedModel, n: int, seed: int):
             "high_quality": sum(r["high_quality"] for r in rs) / len(rs),
         }
 
+    values = {**summary(runs), "full_rank": sum(full_rank) / len(full_rank)}
+
     details = {
         "mixture": mixture,
         "sigma": sigma,
         "seeds": seeds,
         "per_seed": [
-            {"seed": s, "modes": r["modes"], "high_quality": _r(r["high_quality"]), "counts": r["counts"]}
-            for s, r in zip(seeds, runs, strict=True)
+            {
+                "seed": s,
+                "modes": r["modes"],
+                "high_quality": _r(r["high_quality"]),
+                "full_rank": _r(f),
+                "counts": r["counts"],
+            }
+            for s, r, f in zip(seeds, runs, full_rank, strict=True)
         ],
         "method": "high quality = within 3 sigma of the nearest centre; a mode is captured by >= 1 such sample",
+        "full_rank_method": "share of the latents where dG/dz has rank 2 (gan_models.ops.numerical_ranks)",
         "reference_data": f"{n} points drawn from the true mixture, per seed",
     }
-    return summary(runs), summary(real), details, None, n
+    return values, summary(real), details, None, n
+
+
+def _full_rank_share(model: LoadedModel, n: int, seed: int) -> float:
+    """Share of n latents where the generator's Jacobian has full rank: elsewhere a patch of z is
+    squeezed onto a curve or a point, the local face of mode collapse (Localized GAN)."""
+    _, points, values = latent_jacobians(model, n, seed)
+    ranks, _ = numerical_ranks(values, points.shape[1])
+    return float((ranks == values.shape[1]).float().mean())
 
 
 def eval_faces(ctx: Context, model: LoadedModel, n: int, seed: int):
@@ -679,6 +698,7 @@ def summarise(metrics: dict) -> str:
         parts = [
             f"modes {_g(v['modes'])}/{v['total_modes']} (min {v['min_modes']})",
             f"high quality {_pct(v['high_quality'])}",
+            *([f"full-rank dG/dz {_pct(v['full_rank'])}"] if "full_rank" in v else []),
             f"{len(det.get('seeds', []))} seeds",
         ]
     elif kind == "faces":
