@@ -21,6 +21,7 @@ from gan_models.networks import ARCHITECTURES, Classifier, DCGANGenerator, MLPGe
 from tests.gallery_fixture import DIGITS, _entry, build_tiny_gallery, write_trajectory
 from training import evaluate as E
 from training.data import DATASETS
+from training.gallery_table import TABLE_END, TABLE_START, TableError, gallery_table, summarise
 from training.publish import publish_networks, upsert_entry
 
 FASHION = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
@@ -451,21 +452,21 @@ def test_table_and_readme(evaluated, gallery, tmp_path, capsys):
     entries = read_manifest()
     model_id = next(iter(entries))
     entries[model_id] = dataclasses.replace(entries[model_id], below_bar="a short run")
-    marked = [line for line in E.gallery_table(entries).splitlines() if "below its bar" in line]
+    marked = [line for line in gallery_table(entries).splitlines() if "below its bar" in line]
     assert len(marked) == 1 and f"`{model_id}`" in marked[0]
     steps = entries[model_id].training.get("steps")
     assert (f"{steps:,} steps" if steps else "steps not recorded") in marked[0]
     assert "class acc" in table and "modes 1/1000" in table and "swap acc" in table and "PSNR" in table
     assert "digits-classifier features" in table
     readme = tmp_path / "README.md"
-    readme.write_text(f"# x\n\n{E.TABLE_START}\nold\n{E.TABLE_END}\n\nafter\n")
+    readme.write_text(f"# x\n\n{TABLE_START}\nold\n{TABLE_END}\n\nafter\n")
     assert E.main(["--table", "--write-readme", str(readme)]) == 0
     text = readme.read_text()
     assert "old" not in text and "| Model | Data |" in text and text.endswith("after\n")
     readme.write_text("no markers\n")
-    with pytest.raises(E.EvaluationError):
+    with pytest.raises(TableError):
         E.main(["--table", "--write-readme", str(readme)])
 
 
 def test_table_of_unmeasured_models():
-    assert E.summarise({}) == "not measured yet"
+    assert summarise({}) == "not measured yet"
