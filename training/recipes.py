@@ -140,9 +140,23 @@ RECIPES: dict[str, Recipe] = {
         "DCGAN on MNIST as a WGAN: no sigmoid, weight clipping 0.01, RMSProp, 5 critic steps",
         "sample",
         "DCGAN / WGAN",
-        dict(_MNIST_DCGAN, loss="wgan", optimizer="rmsprop", lr_g=5e-5, lr_d=5e-5, clip=0.01, n_critic=5, steps=6000),
+        # RMSProp at 2e-4, not the paper's 5e-5: at 3,000 steps 2e-4 scored IS 5.18 / FD 14.7 against
+        # 4.57 / 19.2, and over 13,000 steps with the decay IS 5.70 / FD 10.5 against 5.55 / 12.9
+        dict(
+            _MNIST_DCGAN,
+            loss="wgan",
+            optimizer="rmsprop",
+            lr_g=2e-4,
+            lr_d=2e-4,
+            clip=0.01,
+            n_critic=5,
+            steps=13000,
+            lr_final=0.1,
+            lr_decay_from=0.5,
+        ),
         "The same DCGAN as a Wasserstein GAN (Arjovsky et al. 2017): a critic without sigmoid, weights clipped "
-        "to [-0.01, 0.01], RMSProp at 5e-5, five critic steps per generator step.",
+        "to [-0.01, 0.01], RMSProp, five critic steps per generator step. The rate is 2e-4 rather than the "
+        "paper's 5e-5, which learned more slowly here.",
     ),
     "mnist-wgan-gp": Recipe(
         GANFamily,
