@@ -1032,11 +1032,10 @@ class Gallery:
         seed = check_seed(seed, api)
         label = self.class_index(model, class_name)
         progress(0.2, desc="differentiating the generator")
-        values = ops.jacobian_spectrum(model, seed, label=label).double().numpy()
+        values = ops.jacobian_spectrum(model, seed, label=label).double()
         outputs = model.entry.resolution**2 * model.entry.channels
-        # numpy's matrix_rank tolerance for float32 Jacobians: s_max * max(M, N) * eps
-        tol = float(values.max()) * max(outputs, len(values)) * float(np.finfo(np.float32).eps)
-        rank = int((values > tol).sum())
+        ranks, tol = ops.numerical_ranks(values[None], outputs)  # numpy's matrix_rank rule for float32
+        rank, values = int(ranks[0]), values.numpy()
         plot = spectrum_plot(values, tol, rank, f"{model.id}, seed {seed}")
         info = {
             "model": model.id,

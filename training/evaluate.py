@@ -41,7 +41,7 @@ import torch.nn.functional as F
 from gan_models.images import to_uint8
 from gan_models.manifest import PROJECT_ROOT, ModelEntry, manifest_path, raw_manifest, read_manifest, write_manifest
 from gan_models.mixtures import MIXTURES, mode_coverage, sample_mixture
-from gan_models.ops import generate, latent_jacobians, latents, numerical_ranks, toy_points
+from gan_models.ops import generate, latent_jacobians, latents, numerical_ranks
 from gan_models.store import LoadedModel, default_device, load_model
 from training import metrics as M
 from training.data import DATASETS, digits, edge_pairs, image_folder, pix2pix_pairs, to_float
@@ -334,8 +334,7 @@ def eval_toy2d(ctx: Context, model: LoadedModel, n: int, seed: int):
         centres = torch.tensor(extras["centres"], dtype=torch.float32)
     sigma = float(extras.get("sigma", sigma))
     seeds = list(range(seed, seed + TOY_SEEDS))
-    runs = [mode_coverage(toy_points(model, n, s), centres, sigma) for s in seeds]
-    full_rank = [_full_rank_share(model, n, s) for s in seeds]
+    runs, full_rank = zip(*(_toy_seed(model, n, s, centres, sigma) for s in seeds), strict=True)
     real = [
         mode_coverage(sample_mixture(centres, sigma, n, torch.Generator().manual_seed(s))[0], centres, sigma)
         for s in seeds
@@ -372,12 +371,13 @@ def eval_toy2d(ctx: Context, model: LoadedModel, n: int, seed: int):
     return values, summary(real), details, None, n
 
 
-def _full_rank_share(model: LoadedModel, n: int, seed: int) -> float:
-    """Share of n latents where the generator's Jacobian has full rank: elsewhere a patch of z is
-    squeezed onto a curve or a point, the local face of mode collapse (Localized GAN)."""
+def _toy_seed(model: LoadedModel, n: int, seed: int, centres: torch.Tensor, sigma: float) -> tuple[dict, float]:
+    """One sampling seed of a 2D run -> (its mode coverage, the share of its n latents where the
+    generator's Jacobian has full rank: elsewhere a patch of z is squeezed onto a curve or a point,
+    the local face of mode collapse, Localized GAN). One pass gives the points and the Jacobians."""
     _, points, values = latent_jacobians(model, n, seed)
     ranks, _ = numerical_ranks(values, points.shape[1])
-    return float((ranks == values.shape[1]).float().mean())
+    return mode_coverage(points, centres, sigma), float((ranks == values.shape[1]).float().mean())
 
 
 def eval_faces(ctx: Context, model: LoadedModel, n: int, seed: int):
