@@ -486,26 +486,6 @@ def test_mode_seeking_term_punishes_outputs_that_ignore_z():
 # --- the 2D mode metric ----------------------------------------------------------------------
 
 
-def test_top_k_keeps_the_scores_d_rates_most_real_and_only_they_carry_gradient():
-    scores = torch.tensor([0.1, 3.0, -2.0, 1.0])
-    assert losses.top_k(scores, 0.5).tolist() == [3.0, 1.0]
-    assert losses.top_k(scores, 0.1).tolist() == [3.0]  # at least one sample
-    assert losses.top_k(scores, 1.0) is scores  # the plain loss, untouched
-    fake = torch.randn(4, 3, requires_grad=True)
-    kept = losses.top_k(fake.sum(1, keepdim=True), 0.5)  # a (B, 1) score per sample
-    losses.g_loss("ns", kept).backward()
-    best = fake.detach().sum(1).topk(2).indices
-    assert set(fake.grad.abs().sum(1).nonzero().flatten().tolist()) == set(best.tolist())
-
-
-def test_top_k_share_must_be_a_share_of_the_batch():
-    from training.families.gan import GANConfig
-
-    for bad in (0.0, 1.5):
-        with pytest.raises(ValueError, match="top_k"):
-            GANConfig(top_k=bad)
-
-
 def test_mode_coverage_on_exact_mixture_samples():
     from gan_models.mixtures import MIXTURES, mode_coverage, sample_mixture
 

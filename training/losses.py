@@ -8,12 +8,10 @@
   and RMSProp, or with the gradient penalty ("wgan-gp", Gulrajani et al. 2017);
 - "hinge": (Lim & Ye 2017; Miyato et al. 2018).
 Regularisers: ``gradient_penalty`` (WGAN-GP), ``r1_penalty`` (Mescheder et al. 2018),
-``clip_weights`` (WGAN); ``top_k`` selects the generated samples G learns from.
+``clip_weights`` (WGAN).
 """
 
 from __future__ import annotations
-
-import math
 
 import torch
 import torch.nn.functional as F
@@ -74,18 +72,6 @@ def mode_seeking(fake: torch.Tensor, z: torch.Tensor, eps: float = 1e-5) -> torc
     z1, z2 = z.float().chunk(2)
     ratio = (f1 - f2).abs().mean() / (z1 - z2).abs().mean()
     return 1.0 / (ratio + eps)
-
-
-def top_k(scores: torch.Tensor, share: float) -> torch.Tensor:
-    """Top-k training (Sinha et al. 2020): the ``share`` of a generated batch that D rates most
-    real, one score per sample (all scores unchanged at share 1). G learns only from those: the
-    gradients of its worst samples point toward whatever D currently dislikes least, often between
-    modes, not toward the data."""
-    if share >= 1.0:
-        return scores
-    per_sample = scores.float().flatten(1).mean(1) if scores.dim() > 1 else scores.float()
-    k = max(1, math.ceil(share * per_sample.numel()))
-    return per_sample.topk(k).values
 
 
 @torch.no_grad()

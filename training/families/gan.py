@@ -1,7 +1,7 @@
 """Image GANs with one step function for every loss: DCGAN (Radford et al. 2016) and its
 class-conditional form (CGAN, Mirza & Osindero 2014), trained as minimax / non-saturating GAN,
 LSGAN, WGAN (weight clipping + RMSProp), WGAN-GP, or hinge with spectral norm; PacGAN packing,
-R1, DiffAugment, MSGAN's mode seeking and top-k training as options."""
+R1 and DiffAugment as options."""
 
 from __future__ import annotations
 
@@ -29,7 +29,6 @@ class GANConfig(TrainConfig):
     g_refine: int = 0  # extra 3x3 conv layers per generator resolution
     embed_dim: int = 50  # label embedding size (conditional)
     mode_seeking: float = 0.0  # MSGAN weight: keeps G's output varying with z (for each label) (0: off)
-    top_k: float = 1.0  # share of each generated batch G learns from, those D rates most real (1: all)
     loss: str = "ns"  # minimax | ns | lsgan | wgan | wgan-gp | hinge
     optimizer: str = "adam"  # adam | rmsprop (WGAN with clipping)
     lr_g: float = 2e-4
@@ -54,8 +53,6 @@ class GANConfig(TrainConfig):
         if self.loss not in losses.KINDS:
             raise ValueError(f"loss must be one of {losses.KINDS}")
         parse_policy(self.diff_augment)
-        if not 0.0 < self.top_k <= 1.0:
-            raise ValueError("top_k is a share of the batch, in (0, 1]")
 
 
 class GANFamily(Family):
@@ -164,11 +161,11 @@ class GANFamily(Family):
                 y = None if y is None else y[:half].repeat(2)
                 z = torch.randn(2 * half, cfg.z_dim, device=ctx.device)
                 fake = self._generate(2 * half, y, z)
-                g_loss = losses.g_loss(cfg.loss, losses.top_k(self._d_augmented(fake, y), cfg.top_k))
+                g_loss = losses.g_loss(cfg.loss, self._d_augmented(fake, y))
                 g_loss = g_loss + cfg.mode_seeking * losses.mode_seeking(fake, z)
             else:
                 fake = self._generate(x.shape[0], y)
-                g_loss = losses.g_loss(cfg.loss, losses.top_k(self._d_augmented(fake, y), cfg.top_k))
+                g_loss = losses.g_loss(cfg.loss, self._d_augmented(fake, y))
         opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
         opt_g.step()
