@@ -21,8 +21,9 @@ Schema (version 1)::
         "hub": {"repo_id": "org/name", "revision": "<commit>"},  # optional: where missing files come from
         "training": {"command": "python -m training ...", "device": "cpu", "steps": 2000, "wall_time_s": 61.0},
         "metrics": {"command": "python -m training.evaluate <id>", "values": {...}, "details": {...}},
-        "below_bar": "why"                      # optional: shipped although it misses its quality bar
+        "below_bar": "why",                     # optional: shipped although it misses its quality bar
                                                 # (tests/test_shipped_quality.py holds this honest)
+        "ablation_of": "celeb24-cvaegan"        # optional: an ablation, shown beside (after) that model
      }]}
 
 Paths are relative to the project root; on the Hub a file's name is its path below weights/<id>/.
@@ -91,6 +92,7 @@ class ModelEntry:
     extra_files: tuple[FileRecord, ...] = ()
     extras: dict = field(default_factory=dict)
     below_bar: str | None = None  # shipped although it misses its quality bar, and why
+    ablation_of: str | None = None  # the model this one is an ablation of (the menus list it after)
 
     @property
     def num_classes(self) -> int:
@@ -199,6 +201,7 @@ def parse_entry(d: dict, architectures) -> ModelEntry:
         extra_files=tuple(_file(f, f"{where}: extra_files", model_id) for f in d.get("extra_files", [])),
         extras=d.get("extras", {}) if isinstance(d.get("extras", {}), dict) else {},
         below_bar=_below_bar(d, where),
+        ablation_of=_ablation_of(d, where, model_id),
     )
 
 
@@ -207,6 +210,14 @@ def _below_bar(d: dict, where: str) -> str | None:
     if note is not None and (not isinstance(note, str) or not note.strip()):
         raise ManifestError(f"{where}: below_bar must be a non-empty explanation")
     return note
+
+
+def _ablation_of(d: dict, where: str, model_id: str) -> str | None:
+    """The id of the full model; it need not be shipped yet (an ablation may be published first)."""
+    of = d.get("ablation_of")
+    if of is not None and (not isinstance(of, str) or not _ID.match(of) or of == model_id):
+        raise ManifestError(f"{where}: ablation_of must be the id of another model")
+    return of
 
 
 def parse_manifest(data) -> dict[str, ModelEntry]:

@@ -300,12 +300,15 @@ class Gallery:
         return (503 if status == "stalled" else 200), body
 
     def ids(self, *tasks: str, encoder: bool = False) -> list[str]:
-        """Loaded models of the given tasks (all tasks when none given)."""
-        return [
-            m.id
+        """Loaded models of the given tasks (all tasks when none given). The gallery's own models
+        come first, ablations and models below their quality bar after them (each group in manifest
+        order), so that no menu opens on an ablation or a preview."""
+        chosen = [
+            m.entry
             for m in self.store.models.values()
             if (not tasks or m.entry.task in tasks) and (not encoder or "encoder" in m.networks)
         ]
+        return [e.id for e in sorted(chosen, key=lambda e: (e.ablation_of is not None, e.below_bar is not None))]
 
     def model(self, model_id, *tasks: str, encoder: bool = False) -> LoadedModel:
         if not isinstance(model_id, str) or not model_id:
@@ -407,6 +410,7 @@ class Gallery:
             "metrics_command": entry.metrics.get("command"),
             "metrics": entry.metrics,
             "below_bar": entry.below_bar,
+            "ablation_of": entry.ablation_of,
         }
 
     def list_models(self) -> list[dict]:
@@ -438,6 +442,8 @@ class Gallery:
         if d["credit"]:
             licence += f"; credit: {esc(d['credit'])}"
         out.append(licence)
+        if d["ablation_of"]:
+            out.append(f"**An ablation** of `{esc(d['ablation_of'])}`, shown beside it: what the full model adds.")
         if d["below_bar"]:
             out.append(f"**Below its quality bar:** {esc(d['below_bar'])}")
         if not d["available"]:

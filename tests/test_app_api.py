@@ -608,3 +608,29 @@ def test_shipped_manifest_every_model_loads_and_works(tmp_path):
             elif task == "toy2d":
                 _, counters = client.predict(entry["extras"]["mixture"], 0, api_name="/mode_coverage")
                 assert model_id in counters
+
+
+def test_menus_open_on_the_gallerys_own_models_and_cards_name_the_ablated_model(tiny_gallery, tmp_path, monkeypatch):
+    """Ablations and models below their bar are listed after the full models, whatever the manifest's order."""
+    from gan_models.manifest import raw_manifest, write_manifest
+    from gan_models.networks import UNetGenerator
+    from gan_models.service import Gallery
+    from gan_models.store import ModelStore
+    from training.publish import publish_networks
+
+    root = tmp_path / "gallery"
+    shutil.copytree(tiny_gallery, root)
+    path = root / "weights_manifest.json"
+    for model_id, extra in [("tiny-l1", {"ablation_of": "tiny-pix2pix"}), ("tiny-preview", {"below_bar": "short"})]:
+        nets = publish_networks(model_id, {"generator": ("unet_generator", UNetGenerator(32, 1, 3, 8))}, root)
+        data = raw_manifest(path)
+        full = next(m for m in data["models"] if m["id"] == "tiny-pix2pix")
+        data["models"].insert(0, {**full, "id": model_id, "networks": nets, **extra})  # before the full model
+        write_manifest(data, path)
+    monkeypatch.setenv("GAN_GALLERY_ROOT", str(root))
+    monkeypatch.delenv("GAN_GALLERY_MANIFEST", raising=False)
+    gallery = Gallery(ModelStore(device="cpu"))
+    gallery.load()
+    assert gallery.ids("pix2pix") == ["tiny-pix2pix", "tiny-preview", "tiny-l1"]
+    assert "**An ablation** of `tiny-pix2pix`" in gallery.card_markdown(gallery.store.entries["tiny-l1"])
+    assert "ablation" not in gallery.card_markdown(gallery.store.entries["tiny-pix2pix"])

@@ -282,6 +282,17 @@ def test_tiny_gallery_manifest_is_valid(use_gallery):
                 assert (use_gallery / f.path).stat().st_size == f.bytes
 
 
+def test_ablation_of_names_another_model():
+    good = entry()
+    good["ablation_of"] = "mnist-dcgan-ns"  # need not be shipped yet: an ablation may be published first
+    assert parse_manifest(manifest(good))["mnist-cgan"].ablation_of == "mnist-dcgan-ns"
+    assert parse_manifest(manifest(entry()))["mnist-cgan"].ablation_of is None
+    for bad in ("mnist-cgan", "Not An Id", "", 3):
+        e = entry()
+        e["ablation_of"] = bad
+        refused(manifest(e), "mnist-cgan", "ablation_of")
+
+
 def test_below_bar_is_an_explanation():
     good = entry()
     good["below_bar"] = "trained 3,000 steps on a CPU; needs GPU time"

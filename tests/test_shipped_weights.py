@@ -48,3 +48,13 @@ def test_weights_fit_the_repository_budget():
     too_big = {p: s for p, s in sizes.items() if s > MAX_FILE_BYTES}
     assert not too_big, f"files over 30 MB: {too_big}"
     assert sum(sizes.values()) <= MAX_TOTAL_BYTES, f"weights/ holds {sum(sizes.values()) / 1e6:.1f} MB"
+
+
+def test_shipped_ablations_name_the_model_their_recipe_ablates():
+    """The menus list an ablation after its full model: the manifest says which, as the recipe does."""
+    from training.recipes import RECIPES
+
+    entries = read_manifest(MANIFEST)
+    ablations = {i: e.ablation_of for i, e in entries.items() if e.ablation_of}
+    assert ablations == {i: RECIPES[i].ablation_of for i in entries if i in RECIPES and RECIPES[i].ablation_of}
+    assert len(ablations) == 4 and set(ablations.values()) <= set(entries)

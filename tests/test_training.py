@@ -136,6 +136,7 @@ def test_recipe_smoke_run_publishes_a_loadable_model(name, fake_data, gallery_ro
     assert checkpoint.exists(run / "state")
     entry = read_manifest()[name]
     assert entry.task == RECIPES[name].task
+    assert entry.ablation_of == RECIPES[name].ablation_of
     assert entry.training["compute"] == "float32" and entry.training["device"] == "cpu"
     model = gan_models.load_model(name)
     assert model.entry.id == name

@@ -182,6 +182,8 @@ def publish_run(run: Path, half: bool = False, root: Path | None = None) -> dict
         },
         "metrics": {},
     }
+    if recipe and recipe.ablation_of:
+        entry["ablation_of"] = recipe.ablation_of
     if extra_paths:
         entry["extra_files"] = [file_record(p, root) for p in extra_paths]
     if extras:

@@ -27,6 +27,7 @@ class Recipe:
     architecture: str  # family name shown to users
     settings: dict = field(default_factory=dict)
     description: str = ""
+    ablation_of: str | None = None  # the recipe of the full model this one takes a part out of
 
 
 _MNIST = dict(dataset="mnist", image_size=28, channels=1, z_dim=64, g_width=64, d_width=64, batch_size=64)
@@ -269,6 +270,7 @@ RECIPES: dict[str, Recipe] = {
         dict(_CELEB64, discriminator=False, classifier=False),
         "The same encoder and generator as CVAE-GAN trained only with the KL term and pixel reconstruction: a plain "
         "conditional VAE. Identities and poses come out right but blurry. Non-commercial research use only.",
+        ablation_of="celeb24-cvaegan",
     ),
     "celeb24-cgan": Recipe(
         CVAEGANFamily,
@@ -280,6 +282,7 @@ RECIPES: dict[str, Recipe] = {
         "The same generator trained as a plain class-conditional GAN (non-saturating loss, projection "
         "discriminator), without encoder or classifier: sharp faces, but the identity can drift. Non-commercial "
         "research use only.",
+        ablation_of="celeb24-cvaegan",
     ),
     "facades-pix2pix": Recipe(
         Pix2PixFamily,
@@ -301,6 +304,7 @@ RECIPES: dict[str, Recipe] = {
         dict(_FACADES, gan_weight=0.0),
         "The same U-Net trained with the L1 loss alone: the pix2pix paper's ablation. Outputs are plausible but "
         "blurry, the average of what the labels allow.",
+        ablation_of="facades-pix2pix",
     ),
     "celeb24-pix2pix-edges": Recipe(
         Pix2PixFamily,
@@ -321,6 +325,7 @@ RECIPES: dict[str, Recipe] = {
         dict(_EDGES, gan_weight=0.0),
         "The same U-Net trained with L1 alone on edges -> face: colours are averaged, so faces come out flat and "
         "blurry. Non-commercial research use only.",
+        ablation_of="celeb24-pix2pix-edges",
     ),
     "ring-gan-plain": Recipe(
         Toy2DFamily,
