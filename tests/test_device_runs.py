@@ -74,3 +74,19 @@ def test_pack_refuses_a_recipe_it_has_no_data_for(project, tmp_path):
     assert packed.returncode != 0
     assert "no data set known for recipe not-a-recipe" in packed.stderr
     assert not (project / "runs/device/data.tar.gz").exists()
+
+
+def test_a_run_cut_before_its_first_checkpoint_is_reported_and_nothing_is_unpacked(project, tmp_path):
+    plan = tmp_path / "plan.txt"
+    plan.write_text("mnist-dcgan-ns --steps 100000 --checkpoint-every 100000\n")
+    assert _step(project, "pack", str(plan), GAN_GALLERY_DATA=str(data_root())).returncode == 0
+    out = tmp_path / "out"
+    trained = _step(project, "train", str(plan), OUT=str(out), RUN_LIMIT_S="2")
+    assert trained.returncode == 0, trained.stderr
+    assert "mnist-dcgan-ns: training exit 124 (cut at RUN_LIMIT_S)" in trained.stdout
+    assert "mnist-dcgan-ns: publish failed" in trained.stdout
+    manifest = (project / "weights_manifest.json").read_text()
+    unpacked = _step(project, "unpack", str(out))
+    assert unpacked.returncode == 0, unpacked.stderr
+    assert "publish failed" in unpacked.stdout
+    assert (project / "weights_manifest.json").read_text() == manifest  # nothing came back to put in place

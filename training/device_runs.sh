@@ -60,9 +60,10 @@ case $cmd in
       train_flags=()
       for w in "${words[@]}"; do [[ $w == --half ]] || train_flags+=("$w"); done
       # the data root by environment, so that the recorded command reads as it would here
-      (GAN_GALLERY_DATA=$DEVICE_DIR/data timeout "${RUN_LIMIT_S:-480}" "$PY" -m training "$recipe" \
-        "${train_flags[@]}" --no-publish --run-dir "runs/$recipe" >"runs/$recipe.log" 2>&1
-        echo "$recipe: training exit $?" >>runs/device-status.txt) &
+      (rc=0
+        GAN_GALLERY_DATA=$DEVICE_DIR/data timeout "${RUN_LIMIT_S:-480}" "$PY" -m training "$recipe" \
+          "${train_flags[@]}" --no-publish --run-dir "runs/$recipe" >"runs/$recipe.log" 2>&1 || rc=$?
+        echo "$recipe: training exit $rc$([[ $rc == 124 ]] && echo ' (cut at RUN_LIMIT_S)')" >>runs/device-status.txt) &
     done < <(plan_lines "$arg")
     wait
     while read -r recipe flags; do
@@ -73,10 +74,14 @@ case $cmd in
         || echo "$recipe: publish failed" >>runs/device-status.txt
     done < <(plan_lines "$arg")
     cat runs/device-status.txt
-    published=$(for id in "${ids[@]}"; do [[ -d weights/$id ]] && echo "weights/$id"; done)
-    logs=$(for id in "${ids[@]}"; do echo "runs/$id.log"; [[ -f runs/$id/run.json ]] && echo "runs/$id/run.json"; done)
-    # shellcheck disable=SC2086
-    tar -czf - weights_manifest.json runs/device-status.txt $logs $published | split -b 15M - "$OUT/published.tar.gz.part-"
+    published=() logs=()
+    for id in "${ids[@]}"; do
+      logs+=("runs/$id.log")
+      if [[ -f runs/$id/run.json ]]; then logs+=("runs/$id/run.json"); fi
+      if [[ -d weights/$id ]]; then published+=("weights/$id"); fi
+    done
+    tar -czf - weights_manifest.json runs/device-status.txt "${logs[@]}" "${published[@]}" |
+      split -b 15M - "$OUT/published.tar.gz.part-"
     ls -l "$OUT"
     ;;
   unpack)
@@ -84,6 +89,7 @@ case $cmd in
     cat "$arg"/published.tar.gz.part-* | tar -C "$scratch" -xzf -
     cat "$scratch/runs/device-status.txt"
     for dir in "$scratch"/weights/*/; do
+      [[ -d $dir ]] || continue # nothing was published
       id=$(basename "$dir")
       rm -rf "weights/$id" && mkdir -p weights && cp -r "$dir" "weights/$id"
       "$PY" - "$scratch/weights_manifest.json" "$id" <<'EOF'
