@@ -582,3 +582,11 @@ def test_recorded_command_includes_the_publish_step_of_a_no_publish_run():
         split + " && python -m training.publish runs/mnist-dcgan-ns --half"
     )
     assert reproducing_command(split, Path("runs/my run"), half=False).endswith("training.publish 'runs/my run'")
+
+
+def test_data_folders_name_what_each_data_set_reads_below_the_root():
+    from training.data import data_folders
+
+    assert data_folders("mnist") == ["MNIST"] and data_folders("stacked-mnist") == ["MNIST"]
+    assert data_folders("fashion") == ["FashionMNIST"]
+    assert data_folders("faces-celeb24") == ["faces-celeb24"]

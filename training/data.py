@@ -200,6 +200,15 @@ DATASETS = {
 }
 
 
+def data_folders(dataset: str) -> list[str]:
+    """The folders below the data root that a data set name reads (what a device run carries)."""
+    if dataset in DIGIT_SETS:
+        return [DIGIT_SETS[dataset]]
+    if dataset == "stacked-mnist":
+        return [DIGIT_SETS["mnist"]]
+    return [dataset]
+
+
 def dataset_info(name: str) -> dict:
     return DATASETS.get(name, {"name": str(name), "licence": "the user's own data", "credit": ""})
 

@@ -24,18 +24,20 @@ DATA_ROOT=${GAN_GALLERY_DATA:-../shared/data}
 
 plan_lines() { sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$1"; }
 
-datasets_of() {  # the data folders a plan's recipes read
-  local recipe
-  plan_lines "$1" | while read -r recipe _; do
-    case $recipe in
-      mnist-* | stacked-mnist-* | digits-*) echo MNIST ;;
-      fashion-*) echo FashionMNIST ;;
-      facades-*) echo facades ;;
-      celeb24-* | faces-*) echo faces-celeb24 ;;
-      openmoji-*) echo openmoji-64 ;;
-      *) echo "no data set known for recipe $recipe" >&2; exit 2 ;;
-    esac
-  done | sort -u
+datasets_of() {  # the data folders a plan's runs read, from their configs as training builds them
+  plan_lines "$1" | "$PY" -c '
+import shlex, sys
+from training.__main__ import build_config
+from training.data import data_folders
+from training.recipes import RECIPES
+for line in sys.stdin:
+    name, *flags = shlex.split(line)
+    if name not in RECIPES:
+        sys.exit(f"no data set known for recipe {name}")
+    cfg, _ = build_config(name, [f for f in flags if f != "--half"])
+    if getattr(cfg, "dataset", None):  # the 2D toys draw their own data
+        print("\n".join(data_folders(cfg.dataset)))
+' | sort -u
 }
 
 case $cmd in
