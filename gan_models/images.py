@@ -133,3 +133,33 @@ def canny_edges(photo: np.ndarray, low: int = 100, high: int = 200) -> np.ndarra
 
     grey = photo[..., 0] if photo.shape[-1] == 1 else cv2.cvtColor(np.ascontiguousarray(photo), cv2.COLOR_RGB2GRAY)
     return cv2.Canny(grey, low, high)[..., None]
+
+
+def hcat(*images: np.ndarray, gap: int = 4) -> np.ndarray:
+    """Images of one height side by side with white gaps; grey is widened to RGB when mixed."""
+    chans = max(im.shape[2] for im in images)
+    images = [np.repeat(im, 3, axis=2) if im.shape[2] != chans else im for im in images]
+    h = max(im.shape[0] for im in images)
+    parts = []
+    for i, im in enumerate(images):
+        if im.shape[0] < h:
+            pad = np.full((h - im.shape[0], im.shape[1], chans), 255, np.uint8)
+            im = np.concatenate([im, pad])
+        parts.append(im)
+        if i < len(images) - 1:
+            parts.append(np.full((h, gap, chans), 255, np.uint8))
+    return np.concatenate(parts, axis=1)
+
+
+def show(image: np.ndarray) -> np.ndarray:
+    """uint8 (H, W, C) for display: grey loses its channel axis, small images are enlarged."""
+    out = image[..., 0] if image.ndim == 3 and image.shape[2] == 1 else image
+    scale = max(1, 128 // max(out.shape[0], 1))
+    if scale > 1:
+        out = np.repeat(np.repeat(out, scale, axis=0), scale, axis=1)
+    return out
+
+
+def native(image: np.ndarray) -> np.ndarray:
+    """uint8 (H, W, C) as the model made it, for download; grey loses its channel axis."""
+    return image[..., 0] if image.ndim == 3 and image.shape[2] == 1 else image

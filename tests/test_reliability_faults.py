@@ -224,20 +224,19 @@ def test_full_temporary_folder_is_refused_before_any_work(inproc, monkeypatch):
     """Free space below the floor (as the disk reports it) refuses the request before the model
     runs; once there is room again the next request succeeds."""
     import gan_models.ops as ops
-    import gan_models.service as service
 
     url, _, client = inproc
     calls = []
     real_sample, real_usage = ops.sample, shutil.disk_usage
     monkeypatch.setattr(ops, "sample", lambda *a, **k: calls.append(1) or real_sample(*a, **k))
-    monkeypatch.setattr(service.shutil, "disk_usage", lambda p: real_usage(p)._replace(free=4096))
+    monkeypatch.setattr(shutil, "disk_usage", lambda p: real_usage(p)._replace(free=4096))
     before = get_json(url + "/healthz")[1]["faults"]["storage"]
     message, _ = error_of(client, "tiny-digits", 1, 4, None, 0, api_name="/sample")
     assert STORAGE in message and "Nothing was computed" in message, message
     assert calls == []
     status, health = get_json(url + "/healthz")
     assert status == 200 and health["faults"]["storage"] > before
-    monkeypatch.setattr(service.shutil, "disk_usage", real_usage)
+    monkeypatch.setattr(shutil, "disk_usage", real_usage)
     sample_ok(client, 2)
     assert calls == [1]
 
