@@ -129,6 +129,29 @@ def test_pix2pix_trains_publishes_and_translates(recipe_id, in_ch, half, data_ro
     assert ops.translate(model, condition).shape == (1, 32, 32, 3)
 
 
+@pytest.mark.parametrize("recipe_id", ["facades-pix2pix", "facades-unet-l1"])
+def test_facades_recipes_publish_the_trained_generator_not_an_average(recipe_id, data_root, gallery, tmp_path):
+    """The paper's pix2pix has no weight average (an EMA measurably blurred ours): the run keeps
+    no EMA copy and the published generator is the trained one, weight for weight."""
+    from training import checkpoint
+    from training.publish import publish_run
+
+    assert RECIPES[recipe_id].settings["ema_beta"] == 0.0
+    family, cfg = _config(recipe_id, tmp_path, data_root=str(data_root), image_size=32, **TINY_P2P)
+    cfg.ema_beta = RECIPES[recipe_id].settings["ema_beta"]
+    run = train(family, cfg, command="pytest")
+    state = checkpoint.load_state(run / "state")
+    assert state["ema"] == {}
+    publish_run(run)
+    weights = gallery / "weights" / recipe_id / "generator" / "model.safetensors"
+    with safe_open(str(weights), "pt") as f:
+        published = {k: f.get_tensor(k) for k in f.keys()}
+    trained = state["nets"]["generator"]
+    assert set(published) == set(trained)
+    for k, v in trained.items():
+        assert torch.equal(published[k], v.to(published[k].dtype)), k
+
+
 def test_cvaegan_loss_terms_are_finite_and_fall(data_root, tmp_path):
     """Every term of CVAE-GAN is present and finite; on one repeated batch the classifier's
     cross-entropy and the reconstruction error fall."""
@@ -183,6 +206,21 @@ def test_pix2pix_l1_ablation_has_no_discriminator(data_root, tmp_path):
     assert set(fam.nets) == {"generator", "discriminator"}
     out = fam.train_step(next(fam.sampler()), 0)
     assert set(out) == {"d", "g_gan", "l1"} and all(math.isfinite(float(v)) for v in out.values())
+
+
+def test_pix2pix_learning_rate_is_constant_then_decays_to_lr_final(data_root, tmp_path):
+    overrides = dict(steps=10, lr_final=0.0, lr_decay_from=0.5, lr=1e-3, image_size=32, **TINY_P2P)
+    family, cfg = _config("facades-pix2pix", tmp_path, data_root=str(data_root), **overrides)
+    fam = build(family, cfg)
+    batches = fam.sampler()
+    lrs = {}
+    for step in (0, 5, 7, 9):
+        fam.train_step(next(batches), step)
+        lrs[step] = {role: opt.param_groups[0]["lr"] for role, opt in fam.opts.items()}
+    for role in ("generator", "discriminator"):
+        assert lrs[0][role] == lrs[5][role] == 1e-3  # constant through decay_from (step 5 of 10)
+        assert lrs[7][role] == pytest.approx(1e-3 * 0.5)  # halfway from step 5 to the last step
+        assert lrs[9][role] == 0.0
 
 
 def test_pix2pix_augmentation_keeps_pairs_aligned(data_root, tmp_path):

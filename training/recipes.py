@@ -45,8 +45,12 @@ _COLOUR64 = dict(
     image_size=64, channels=3, z_dim=100, g_width=32, d_width=32, batch_size=64, steps=6000, ema_warmup=True
 )
 _CELEB64 = dict(dataset="faces-celeb24", image_size=64, channels=3, flip=True, batch_size=64, steps=6000)
-# pix2pix: a 256 px U-Net at base width 32 has 13.6M parameters; float16 files keep it under 30 MB
-_FACADES = dict(dataset="facades", direction="BtoA", image_size=256, g_width=32, half_weights=True, steps=40000)
+# pix2pix: a 256 px U-Net at base width 32 has 13.6M parameters; float16 files keep it under 30 MB.
+# No weight average, as in the paper: on facades the EMA (beta 0.999) of a 16-filter U-Net measured
+# sharpness 0.51 where the live generator it averages measured 0.65 (20,000 steps).
+_FACADES = dict(
+    dataset="facades", direction="BtoA", image_size=256, g_width=32, half_weights=True, steps=40000, ema_beta=0.0
+)
 _EDGES = dict(
     dataset="faces-celeb24", edges=True, image_size=128, g_width=32, half_weights=True, batch_size=4, steps=10000
 )

@@ -3,7 +3,8 @@ a U-Net generator G(x) and a 70x70 PatchGAN discriminator D(x, y) on paired imag
 
 - D: 1/2 [BCE(D(x, y), 1) + BCE(D(x, G(x)), 0)] on every patch logit (the paper halves D's objective);
 - G: gan_weight * BCE(D(x, G(x)), 1) + l1_weight * |y - G(x)|_1, with lambda = 100 as in the paper;
-- Adam(2e-4, 0.5, 0.999); random jitter (resize up ~1.12x, e.g. 256 -> 286, then a random crop back)
+- Adam(2e-4, 0.5, 0.999), optionally decaying linearly over the run's end (``lr_final``);
+- random jitter (resize up ~1.12x, e.g. 256 -> 286, then a random crop back)
   and mirroring, the same for condition and target; the noise is G's dropout, kept available at
   inference (``ops.translate(dropout=True)``).
 
@@ -23,7 +24,7 @@ from gan_models.networks import PatchDiscriminator, UNetGenerator
 from training import losses
 from training.data import BatchSampler, dataset_info, edge_pairs, image_folder, pix2pix_pairs, to_float
 from training.families.cvaegan import frozen
-from training.loop import Family, TrainConfig
+from training.loop import Family, TrainConfig, linear_decay
 
 
 @dataclass
@@ -42,6 +43,9 @@ class Pix2PixConfig(TrainConfig):
     lr: float = 2e-4
     beta1: float = 0.5
     beta2: float = 0.999
+    # the reference implementation's schedule: constant, then linear decay to lr_final x lr at the last step
+    lr_final: float = 1.0  # 1: constant (off)
+    lr_decay_from: float = 0.5  # fraction of the run where the decay starts
     jitter: float = 1.12  # resize factor before the random crop back to image_size (<= 1: off)
     flip: bool = True  # random mirroring
     half_weights: bool = False  # publish float16 weights (keeps a 256 px U-Net under the 30 MB limit)
@@ -116,6 +120,10 @@ class Pix2PixFamily(Family):
     def train_step(self, batch, step: int) -> dict[str, torch.Tensor]:
         cfg, ctx = self.cfg, self.ctx
         G, D = self.nets["generator"], self.nets.get("discriminator")
+        if cfg.lr_final != 1.0:
+            for opt in self.opts.values():
+                for group in opt.param_groups:
+                    group["lr"] = cfg.lr * linear_decay(step, cfg.steps, cfg.lr_decay_from, cfg.lr_final)
         cond, target = self._augment(to_float(batch[0]), to_float(batch[1]))
         if ctx.channels_last:
             cond, target = (t.contiguous(memory_format=torch.channels_last) for t in (cond, target))
