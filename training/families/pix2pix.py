@@ -121,9 +121,10 @@ class Pix2PixFamily(Family):
         cfg, ctx = self.cfg, self.ctx
         G, D = self.nets["generator"], self.nets.get("discriminator")
         if cfg.lr_final != 1.0:
+            lr = cfg.lr * linear_decay(step, cfg.steps, cfg.lr_decay_from, cfg.lr_final)
             for opt in self.opts.values():
                 for group in opt.param_groups:
-                    group["lr"] = cfg.lr * linear_decay(step, cfg.steps, cfg.lr_decay_from, cfg.lr_final)
+                    group["lr"] = lr
         cond, target = self._augment(to_float(batch[0]), to_float(batch[1]))
         if ctx.channels_last:
             cond, target = (t.contiguous(memory_format=torch.channels_last) for t in (cond, target))
