@@ -4,6 +4,7 @@ gan_models (swap_identity, translate); plus the loss terms and the ablation swit
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 
@@ -208,19 +209,35 @@ def test_pix2pix_l1_ablation_has_no_discriminator(data_root, tmp_path):
     assert set(out) == {"d", "g_gan", "l1"} and all(math.isfinite(float(v)) for v in out.values())
 
 
-def test_pix2pix_learning_rate_is_constant_then_decays_to_lr_final(data_root, tmp_path):
-    overrides = dict(steps=10, lr_final=0.0, lr_decay_from=0.5, lr=1e-3, image_size=32, **TINY_P2P)
-    family, cfg = _config("facades-pix2pix", tmp_path, data_root=str(data_root), **overrides)
-    fam = build(family, cfg)
-    batches = fam.sampler()
-    lrs = {}
-    for step in (0, 5, 7, 9):
-        fam.train_step(next(batches), step)
-        lrs[step] = {role: opt.param_groups[0]["lr"] for role, opt in fam.opts.items()}
-    for role in ("generator", "discriminator"):
-        assert lrs[0][role] == lrs[5][role] == 1e-3  # constant through decay_from (step 5 of 10)
-        assert lrs[7][role] == pytest.approx(1e-3 * 0.5)  # halfway from step 5 to the last step
-        assert lrs[9][role] == 0.0
+@pytest.mark.parametrize("recipe_id", ["facades-pix2pix", "celeb24-cvaegan"])
+def test_loop_holds_then_decays_every_optimisers_rate_across_a_resume(recipe_id, data_root, tmp_path):
+    """The loop's schedule: constant through lr_decay_from, then linear to lr_final x the start at the
+    last step, for each optimiser; a resumed run decays from the configured rate, not the saved one."""
+    data = dict(dataset=str(data_root / "faces"), **TINY_CVAE) if "cvae" in recipe_id else dict(image_size=32)
+    data.update(TINY_P2P if "pix2pix" in recipe_id else {})
+    seen: dict[int, dict[str, float]] = {}
+    family, cfg = _config(recipe_id, tmp_path, data_root=str(data_root), lr=1e-3, lr_final=0.0, **data)
+
+    class Recording(family):
+        def train_step(self, batch, step):
+            seen[step] = {role: opt.param_groups[0]["lr"] for role, opt in self.opts.items()}
+            return super().train_step(batch, step)
+
+    train(Recording, dataclasses.replace(cfg, steps=10, lr_decay_from=0.5, checkpoint_every=0))
+    assert len(seen[0]) >= 2  # every optimiser, not only the generator's
+    for role in seen[0]:
+        assert seen[0][role] == seen[5][role] == 1e-3  # constant through step int(0.5 x 10)
+        assert seen[7][role] == pytest.approx(1e-3 * 0.5)  # halfway from step 5 to the last step
+        assert seen[9][role] == 0.0
+    # raise the run to 12 steps, decaying from step 10: the saved optimisers hold rate 0 from step 9
+    train(Recording, dataclasses.replace(cfg, steps=12, lr_decay_from=10 / 12, checkpoint_every=0))
+    assert all(lr == 1e-3 for lr in seen[10].values()) and all(lr == 0.0 for lr in seen[11].values())
+
+
+def test_classifier_refuses_the_loops_decay(tmp_path):
+    family, cfg = _config("digits-classifier", tmp_path, lr_final=0.1)
+    with pytest.raises(ValueError, match="cosine schedule"):
+        build(family, cfg)
 
 
 def test_pix2pix_augmentation_keeps_pairs_aligned(data_root, tmp_path):

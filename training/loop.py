@@ -39,6 +39,8 @@ class TrainConfig:
     log_every: int = 50  # steps between logged losses
     sample_every: int = 500  # steps between sample grids (0: never)
     checkpoint_every: int = 1000  # steps between resume checkpoints (0: only at the end)
+    lr_final: float = 1.0  # every optimiser's rate decays linearly to this fraction at the last step...
+    lr_decay_from: float = 0.0  # ...starting at this fraction of the run (constant before; 1.0: off)
     ema_beta: float = 0.999  # EMA of inference networks' weights; 0 disables
     ema_warmup: bool = False  # beta rises as (1 + t) / (10 + t) up to ema_beta: a short run's EMA forgets the init
     device: str | None = None  # None: cuda when present, else cpu
@@ -229,6 +231,12 @@ def linear_decay(step: int, steps: int, decay_from: float, final: float) -> floa
     return 1 - (1 - final) * min(progress, 1.0)
 
 
+def _scale_learning_rates(family: Family, base_lrs: list[list[float]], factor: float) -> None:
+    for opt, lrs in zip(family.opts.values(), base_lrs, strict=True):
+        for group, lr in zip(opt.param_groups, lrs, strict=True):
+            group["lr"] = lr * factor
+
+
 def ema_beta(cfg: TrainConfig, step: int) -> float:
     """The EMA decay at 0-based ``step``. At 0.999 the random init still weighs 30% after 1,200
     steps; the warm-up (TensorFlow's ``num_updates`` rule) averages over about the last 10% of a run
@@ -267,6 +275,8 @@ def train(family_cls: type[Family], cfg: TrainConfig, command: str | None = None
     torch.manual_seed(cfg.seed + ctx.rank)
     out = run_dir(cfg)
     family = build(family_cls, cfg, ctx)
+    # the rates the optimisers were built with, before a resumed state brings decayed ones
+    base_lrs = [[group["lr"] for group in opt.param_groups] for opt in family.opts.values()]
     sampler = family.sampler()
     state_path = out / "state"
     step = 0
@@ -283,6 +293,8 @@ def train(family_cls: type[Family], cfg: TrainConfig, command: str | None = None
     started = time.perf_counter()
     bar = tqdm(total=cfg.steps, initial=step, disable=not ctx.is_main, dynamic_ncols=True, desc=cfg.model_id)
     while step < cfg.steps:
+        if cfg.lr_final != 1.0:
+            _scale_learning_rates(family, base_lrs, linear_decay(step, cfg.steps, cfg.lr_decay_from, cfg.lr_final))
         losses = family.train_step(next(sampler), step)
         if family.ema:
             _update_ema(family, ema_beta(cfg, step))

@@ -52,6 +52,8 @@ class ClassifierFamily(Family):
     ema_roles = ("classifier",)
 
     def __init__(self, cfg: ClassifierConfig, ctx):
+        if cfg.lr_final != 1.0:  # train_step sets the rate itself, over the loop's decay
+            raise ValueError("the classifier keeps its own warm-up and cosine schedule: --lr-final does not apply")
         super().__init__(cfg, ctx)
         self.data = load_images(cfg.dataset, cfg.image_size, cfg.channels, "train", cfg.data_root)
         k = len(self.data.class_names)

@@ -13,7 +13,7 @@ from gan_models.networks import DCGANDiscriminator, DCGANGenerator
 from training import losses
 from training.augment import diff_augment, parse_policy
 from training.data import BatchSampler, dataset_info, load_images, real_images
-from training.loop import Family, TrainConfig, linear_decay, unwrap
+from training.loop import Family, TrainConfig, unwrap
 
 
 @dataclass
@@ -35,8 +35,6 @@ class GANConfig(TrainConfig):
     lr_d: float = 2e-4
     beta1: float = 0.5
     beta2: float = 0.999
-    lr_final: float = 1.0  # learning rates decay linearly to this fraction at the last step...
-    lr_decay_from: float = 0.0  # ...starting at this fraction of the run (constant before)
     n_critic: int = 1  # D steps per G step
     clip: float = 0.0  # WGAN weight clipping bound (0: off)
     gp_weight: float = 0.0  # WGAN-GP lambda (10 in the paper)
@@ -134,11 +132,6 @@ class GANFamily(Family):
         cfg, ctx = self.cfg, self.ctx
         D = self.nets["discriminator"]
         opt_g, opt_d = self.opts["generator"], self.opts["discriminator"]
-        if cfg.lr_final != 1.0:
-            scale = linear_decay(step, cfg.steps, cfg.lr_decay_from, cfg.lr_final)
-            for opt, lr in ((opt_g, cfg.lr_g), (opt_d, cfg.lr_d)):
-                for group in opt.param_groups:
-                    group["lr"] = lr * scale
         for i in range(cfg.n_critic):
             x, y = self._real(batch if i == 0 else next(self.batches))
             with ctx.autocast():

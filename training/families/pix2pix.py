@@ -24,7 +24,7 @@ from gan_models.networks import PatchDiscriminator, UNetGenerator
 from training import losses
 from training.data import BatchSampler, dataset_info, edge_pairs, image_folder, pix2pix_pairs, to_float
 from training.families.cvaegan import frozen
-from training.loop import Family, TrainConfig, linear_decay
+from training.loop import Family, TrainConfig
 
 
 @dataclass
@@ -43,9 +43,8 @@ class Pix2PixConfig(TrainConfig):
     lr: float = 2e-4
     beta1: float = 0.5
     beta2: float = 0.999
-    # the reference implementation's schedule: constant, then linear decay to lr_final x lr at the last step
-    lr_final: float = 1.0  # 1: constant (off)
-    lr_decay_from: float = 0.5  # fraction of the run where the decay starts
+    # the reference implementation decays over the second half (the loop applies --lr-final)
+    lr_decay_from: float = 0.5
     jitter: float = 1.12  # resize factor before the random crop back to image_size (<= 1: off)
     flip: bool = True  # random mirroring
     half_weights: bool = False  # publish float16 weights (keeps a 256 px U-Net under the 30 MB limit)
@@ -120,11 +119,6 @@ class Pix2PixFamily(Family):
     def train_step(self, batch, step: int) -> dict[str, torch.Tensor]:
         cfg, ctx = self.cfg, self.ctx
         G, D = self.nets["generator"], self.nets.get("discriminator")
-        if cfg.lr_final != 1.0:
-            lr = cfg.lr * linear_decay(step, cfg.steps, cfg.lr_decay_from, cfg.lr_final)
-            for opt in self.opts.values():
-                for group in opt.param_groups:
-                    group["lr"] = lr
         cond, target = self._augment(to_float(batch[0]), to_float(batch[1]))
         if ctx.channels_last:
             cond, target = (t.contiguous(memory_format=torch.channels_last) for t in (cond, target))

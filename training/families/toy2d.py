@@ -22,7 +22,7 @@ import torch
 from gan_models.mixtures import MIXTURES, grid_centres, mode_coverage, ring_centres
 from gan_models.networks import MLPDiscriminator, MLPGenerator
 from training import losses
-from training.loop import Family, TrainConfig, linear_decay, unwrap
+from training.loop import Family, TrainConfig, unwrap
 
 TRAJECTORY_FILE = "trajectory.safetensors"
 
@@ -44,8 +44,6 @@ class Toy2DConfig(TrainConfig):
     lr_d: float = 1e-4
     beta1: float = 0.5
     beta2: float = 0.999
-    lr_final: float = 1.0  # learning rates decay linearly to this fraction at the last step...
-    lr_decay_from: float = 0.0  # ...starting at this fraction of the run (constant before)
     n_critic: int = 1  # D steps per G step
     clip: float = 0.0  # WGAN weight clipping bound (0: off)
     gp_weight: float = 0.0  # WGAN-GP lambda (0: off)
@@ -151,20 +149,10 @@ class Toy2DFamily(Family):
     def _z(self, n: int) -> torch.Tensor:
         return torch.randn(n, self.cfg.z_dim, device=self.ctx.device, generator=self.noise)
 
-    def _set_lr(self, step: int) -> None:
-        cfg = self.cfg
-        if cfg.lr_final == 1.0:
-            return
-        scale = linear_decay(step, cfg.steps, cfg.lr_decay_from, cfg.lr_final)
-        for (_, _, lr), opt in zip(self._nets_lrs(), self.opts.values(), strict=True):
-            for group in opt.param_groups:
-                group["lr"] = lr * scale
-
     def train_step(self, batch, step: int) -> dict[str, torch.Tensor]:
         cfg, ctx = self.cfg, self.ctx
         if step == 0 and cfg.snapshot_every and not self.trajectory["steps"]:
             self._snapshot(0)  # the untrained generator starts the trajectory
-        self._set_lr(step)
         G, D = self.nets["generator"], self.nets["discriminator"]
         opt_g, opt_d = self.opts["generator"], self.opts["discriminator"]
         n = batch.shape[0]
