@@ -79,19 +79,21 @@ def build_app(gallery: Gallery, concurrency: int = 2, queue_size: int = 64) -> g
             with gr.Tab("Gallery", id="gallery"):
                 if not gallery.store.entries:
                     gr.Markdown(f"### {NO_MODELS}")
-                for entry in gallery.store.entries.values():
-                    with gr.Group(), gr.Row():
-                        gr.Markdown(gallery.card_markdown(entry), elem_classes="card")
-                        image = gallery.card_image(entry.id)
-                        if image is not None:
-                            gr.Image(
-                                image,
-                                show_label=False,
-                                interactive=False,
-                                format="png",
-                                elem_classes="pixelated",
-                                buttons=["download", "fullscreen"],
-                            )
+                for title, note, entries in gallery.sections():
+                    gr.Markdown(f"## {title}\n{note}", elem_classes="gallery-section")
+                    for entry in entries:
+                        with gr.Group(), gr.Row():
+                            gr.Markdown(gallery.card_markdown(entry), elem_classes="card")
+                            image = gallery.card_image(entry.id)
+                            if image is not None:
+                                gr.Image(
+                                    image,
+                                    show_label=False,
+                                    interactive=False,
+                                    format="png",
+                                    elem_classes="pixelated",
+                                    buttons=["download", "fullscreen"],
+                                )
 
             # ---------------------------------------------------------------- 2. sample
             with gr.Tab("Sample", id="sample"):

@@ -632,5 +632,13 @@ def test_menus_open_on_the_gallerys_own_models_and_cards_name_the_ablated_model(
     gallery = Gallery(ModelStore(device="cpu"))
     gallery.load()
     assert gallery.ids("pix2pix") == ["tiny-pix2pix", "tiny-preview", "tiny-l1"]
+    # the Gallery tab: the showcase first, then previews, ablations, and the evaluators last
+    sections = [(title, [e.id for e in entries]) for title, _, entries in gallery.sections()]
+    assert sections == [
+        ("Models", ["tiny-digits", "tiny-colour", "tiny-cvaegan", "tiny-pix2pix", "tiny-toy"]),
+        ("Below their quality bar", ["tiny-preview"]),
+        ("Ablations", ["tiny-l1"]),
+        ("Evaluators", ["tiny-classifier"]),
+    ]
     assert "**An ablation** of `tiny-pix2pix`" in gallery.card_markdown(gallery.store.entries["tiny-l1"])
     assert "ablation" not in gallery.card_markdown(gallery.store.entries["tiny-pix2pix"])

@@ -32,6 +32,13 @@ log = logging.getLogger(__name__)
 ALL_CLASSES = "(every class)"  # class dropdown: cycle through the classes
 AUTO_IDENTITY = "(predicted)"  # identity dropdown: ask an identity classifier
 NO_MODELS = "No models published yet; train with `python -m training --list`."
+# The Gallery tab's groups of cards, in page order: (heading, one line on what the group is)
+GALLERY_SECTIONS = (
+    ("Models", ""),
+    ("Below their quality bar", "Shipped as previews: each card says which bar it misses and why."),
+    ("Ablations", "Each takes one part out of a model above, to show what that part does."),
+    ("Evaluators", "The classifiers that every number of this gallery is measured with."),
+)
 
 # Terms of the data sets, shown beside the manifest's licence (README "Data and licences").
 DATASET_TERMS = {
@@ -297,6 +304,15 @@ class GalleryBase:
         return path
 
     # ---------------------------------------------------------------- gallery
+
+    def sections(self) -> list[tuple[str, str, list[ModelEntry]]]:
+        """Every manifest entry in the Gallery tab's groups (``GALLERY_SECTIONS``; each group in
+        manifest order, empty ones left out): the showcase first, never an evaluator or a preview."""
+        groups: list[list[ModelEntry]] = [[] for _ in GALLERY_SECTIONS]
+        for e in self.store.entries.values():
+            index = 3 if e.task == "classifier" else 2 if e.ablation_of else 1 if e.below_bar else 0
+            groups[index].append(e)
+        return [(title, note, g) for (title, note), g in zip(GALLERY_SECTIONS, groups, strict=True) if g]
 
     def describe(self, entry: ModelEntry) -> dict:
         """One model's card data (also the /list_models API)."""
