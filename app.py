@@ -384,9 +384,9 @@ def build_app(gallery: Gallery, concurrency: int = 2, queue_size: int = 64) -> g
                 with gr.Row():
                     with gr.Column(scale=1, min_width=260):
                         m_mixture = gr.Radio(toys or ["ring"], value=first(toys) or "ring", label="Mixture")
-                        m_step = gr.Slider(
-                            0, max(gallery.snapshots(toys[0]) - 1, 1) if toys else 1, value=0, step=1, label="Snapshot"
-                        )
+                        # opens on the end of training, where collapse shows; Play from there starts over
+                        last = max(gallery.snapshots(toys[0]) - 1, 1) if toys else 1
+                        m_step = gr.Slider(0, last, value=last, step=1, label="Snapshot", elem_id="modes-step")
                         with gr.Row():
                             m_show = gr.Button("Show", variant="primary")
                             m_play = gr.Button("▶ Play")
@@ -395,7 +395,8 @@ def build_app(gallery: Gallery, concurrency: int = 2, queue_size: int = 64) -> g
                         m_plot = gr.Image(elem_id="modes-plot", label="Replay", format="png", interactive=False)
 
                 def snapshot_slider(mixture):
-                    return gr.Slider(maximum=max(gallery.snapshots(mixture) - 1, 1), value=0)
+                    last = max(gallery.snapshots(mixture) - 1, 1)
+                    return gr.Slider(maximum=last, value=last)
 
                 def do_play(mixture, start):
                     yield from gallery.replay(mixture, start)

@@ -147,6 +147,8 @@ def use_every_tab(page, url: str) -> None:
 
     # 6. Mode collapse: a replay snapshot, a short live run, the Jacobian's rank map and spectrum
     _tab(page, "Mode collapse")
+    snapshot = page.locator("#modes-step input[type=range]")
+    assert snapshot.input_value() == snapshot.get_attribute("max") != "0"  # opens on the end of training
     page.get_by_role("button", name="Show", exact=True).click()
     _image_loaded(page, "#modes-plot")
     page.get_by_role("button", name="Where the Jacobian loses rank").click()
