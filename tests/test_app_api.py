@@ -642,3 +642,22 @@ def test_menus_open_on_the_gallerys_own_models_and_cards_name_the_ablated_model(
     ]
     assert "**An ablation** of `tiny-pix2pix`" in gallery.card_markdown(gallery.store.entries["tiny-l1"])
     assert "ablation" not in gallery.card_markdown(gallery.store.entries["tiny-pix2pix"])
+
+
+def test_card_folds_its_metrics_table_under_a_summary(tiny_gallery, monkeypatch):
+    """Every measured value and its real-data reference is on the card, folded so the Gallery tab stays short."""
+    import dataclasses
+
+    from gan_models.service import Gallery
+    from gan_models.store import ModelStore
+
+    monkeypatch.setenv("GAN_GALLERY_ROOT", str(tiny_gallery))
+    monkeypatch.delenv("GAN_GALLERY_MANIFEST", raising=False)
+    gallery = Gallery(ModelStore(device="cpu"))
+    gallery.load()
+    entry = gallery.store.entries["tiny-digits"]
+    assert "not measured yet" in gallery.card_markdown(entry) and "<details>" not in gallery.card_markdown(entry)
+    metrics = {"values": {"inception_score": 7.5, "kid": 0.01}, "reference": {"inception_score": 9.6}, "samples": 100}
+    card = gallery.card_markdown(dataclasses.replace(entry, metrics=metrics))
+    folded = card[card.index("<details><summary><b>Metrics</b> (100 samples)</summary>") : card.index("</details>")]
+    assert "| inception_score | 7.5 | 9.6 |" in folded and "| kid | 0.01 |  |" in folded

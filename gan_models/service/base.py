@@ -397,7 +397,9 @@ class GalleryBase:
             rows = ["| metric | value | real data |", "|---|---|---|"]
             for k, v in metrics["values"].items():
                 rows.append(f"| {esc(str(k))} | {_fmt(v)} | {_fmt(ref[k]) if k in ref else ''} |")
-            out.append(f"**Metrics** ({', '.join(meta) or 'no sample count recorded'}):\n\n" + "\n".join(rows))
+            # folded: a dozen rows per card made the Gallery tab about 18,000 px long
+            summary = f"<b>Metrics</b> ({', '.join(meta) or 'no sample count recorded'})"
+            out.append(f"<details><summary>{summary}</summary>\n\n" + "\n".join(rows) + "\n\n</details>")
         else:
             out.append(f"**Metrics:** not measured yet (measure with `python -m training.evaluate {d['id']}`).")
         out.append(f"**Trained with:** `{d['training_command']}`")
