@@ -71,14 +71,11 @@ def evaluation_kind(entry: ModelEntry) -> str:
     raise EvaluationError(f"model {entry.id!r}: no evaluation for data set {entry.dataset.get('name')!r}")
 
 
-# ----------------------------------------------------------------------------- shared helpers
+# ----------------------------------------------------------------------------- measuring and recording
 
 
 def _rounded(values: dict) -> dict:
     return {k: (round_sig(v) if isinstance(v, float) else v) for k, v in values.items()}
-
-
-# ----------------------------------------------------------------------------- measuring and recording
 
 
 def command_line(model_id: str, samples: int | None, seed: int) -> str:

@@ -39,8 +39,8 @@ class TrainConfig:
     log_every: int = 50  # steps between logged losses
     sample_every: int = 500  # steps between sample grids (0: never)
     checkpoint_every: int = 1000  # steps between resume checkpoints (0: only at the end)
-    lr_final: float = 1.0  # every optimiser's rate decays linearly to this fraction at the last step...
-    lr_decay_from: float = 0.0  # ...starting at this fraction of the run (constant before; 1.0: off)
+    lr_final: float = 1.0  # every optimiser's rate decays linearly to this fraction at the last step (1.0: off)...
+    lr_decay_from: float = 0.0  # ...starting at this fraction of the run (constant before)
     ema_beta: float = 0.999  # EMA of inference networks' weights; 0 disables
     ema_warmup: bool = False  # beta rises as (1 + t) / (10 + t) up to ema_beta: a short run's EMA forgets the init
     device: str | None = None  # None: cuda when present, else cpu

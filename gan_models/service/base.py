@@ -308,11 +308,15 @@ class GalleryBase:
     def sections(self) -> list[tuple[str, str, list[ModelEntry]]]:
         """Every manifest entry in the Gallery tab's groups (``GALLERY_SECTIONS``; each group in
         manifest order, empty ones left out): the showcase first, never an evaluator or a preview."""
-        groups: list[list[ModelEntry]] = [[] for _ in GALLERY_SECTIONS]
+        groups: dict[str, list[ModelEntry]] = {title: [] for title, _ in GALLERY_SECTIONS}
         for e in self.store.entries.values():
-            index = 3 if e.task == "classifier" else 2 if e.ablation_of else 1 if e.below_bar else 0
-            groups[index].append(e)
-        return [(title, note, g) for (title, note), g in zip(GALLERY_SECTIONS, groups, strict=True) if g]
+            if e.task == "classifier":
+                groups["Evaluators"].append(e)
+            elif e.ablation_of:
+                groups["Ablations"].append(e)
+            else:
+                groups["Below their quality bar" if e.below_bar else "Models"].append(e)
+        return [(title, note, groups[title]) for title, note in GALLERY_SECTIONS if groups[title]]
 
     def describe(self, entry: ModelEntry) -> dict:
         """One model's card data (also the /list_models API)."""
