@@ -10,6 +10,7 @@ GAN_GALLERY_CONCURRENCY, GAN_GALLERY_QUEUE_SIZE, GAN_GALLERY_ROOT_PATH, GAN_GALL
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio is imported
 # The monitoring dashboard is off (Settings.launch_kwargs), yet Gradio's queue records every event
@@ -59,15 +60,25 @@ def first(ids: list[str]) -> str | None:
     return ids[0] if ids else None
 
 
+@dataclass(frozen=True)
+class Queues:
+    """How events queue: model work shares ``concurrency`` slots (one pool for the GPU); replays of
+    recorded runs draw plots only, so they get their own pool and never hold a GPU slot."""
+
+    gpu: dict
+    raw: dict  # model work whose inputs arrive as sent: the service checks every one
+    replay: dict
+
+    @classmethod
+    def sharing(cls, concurrency: int) -> Queues:
+        gpu = {"concurrency_id": "gpu", "concurrency_limit": concurrency}
+        replay = {"preprocess": False, "concurrency_id": "replay", "concurrency_limit": concurrency}
+        return cls(gpu=gpu, raw={"preprocess": False, **gpu}, replay=replay)
+
+
 def build_app(gallery: Gallery, concurrency: int = 2, queue_size: int = 64) -> gr.Blocks:
     """The whole page for a loaded Gallery; tests build it the same way ``python app.py`` does."""
-    gpu = {"concurrency_id": "gpu", "concurrency_limit": concurrency}
-    raw = {"preprocess": False, **gpu}  # inputs arrive as sent; the service checks every one
-    # replaying recorded runs draws plots only (no model work): it must not hold the GPU slot
-    replay = {"preprocess": False, "concurrency_id": "replay", "concurrency_limit": concurrency}
-    samplers, faces = gallery.ids("sample", "cvae-gan"), gallery.ids("cvae-gan", encoder=True)
-    translators, toys = gallery.ids("pix2pix"), gallery.mixtures()
-
+    q = Queues.sharing(concurrency)
     with web.SafeBlocks(title="GAN Gallery", analytics_enabled=False, delete_cache=(3600, 3600)) as demo:
         gr.Markdown(
             "# GAN Gallery\nGenerative adversarial networks trained on real data: sample, interpolate, "
@@ -75,463 +86,481 @@ def build_app(gallery: Gallery, concurrency: int = 2, queue_size: int = 64) -> g
         )
         gr.Markdown(gallery.notice(), elem_id="notice")
         with gr.Tabs(overflow_behavior="wrap"):
-            # ---------------------------------------------------------------- 1. gallery
             with gr.Tab("Gallery", id="gallery"):
-                if not gallery.store.entries:
-                    gr.Markdown(f"### {NO_MODELS}")
-                for title, note, entries in gallery.sections():
-                    gr.Markdown(f"## {title}\n{note}", elem_classes="gallery-section")
-                    for entry in entries:
-                        with gr.Group(), gr.Row():
-                            gr.Markdown(gallery.card_markdown(entry), elem_classes="card")
-                            image = gallery.card_image(entry.id)
-                            if image is not None:
-                                gr.Image(
-                                    image,
-                                    show_label=False,
-                                    interactive=False,
-                                    format="png",
-                                    elem_classes="pixelated",
-                                    buttons=["download", "fullscreen"],
-                                )
-
-            # ---------------------------------------------------------------- 2. sample
+                gallery_tab(gallery)
             with gr.Tab("Sample", id="sample"):
-                with gr.Row():
-                    with gr.Column(scale=1, min_width=280):
-                        s_model = gr.Dropdown(samplers, value=first(samplers), label="Model")
-                        with gr.Row(equal_height=True):
-                            s_seed = seed_box()
-                            dice(s_seed)
-                        s_count = gr.Slider(1, inputs.MAX_COUNT, value=16, step=1, label="Count")
-                        s_class = class_dropdown(gallery, first(samplers))
-                        s_trunc = gr.Slider(0, inputs.MAX_TRUNCATION, value=0, step=0.05, label="Truncation (0 = off)")
-                        s_go = gr.Button("Sample", variant="primary")
-                        s_cmp = gr.Button("Same seed through every model of this data set")
-                    with gr.Column(scale=2):
-                        s_grid = gr.Image(
-                            elem_id="sample-grid",
-                            label="Grid",
-                            elem_classes="pixelated",
-                            format="png",
-                            interactive=False,
-                        )
-                        s_gallery = gr.Gallery(
-                            fit_columns=False,
-                            elem_id="sample-gallery",
-                            label="Single images (open one to download it)",
-                            columns=8,
-                            format="png",
-                            height="auto",
-                            elem_classes="pixelated",
-                        )
-                        s_recipe = gr.JSON(label="Reproduction recipe")
-                        s_cmp_gallery = gr.Gallery(
-                            fit_columns=False,
-                            elem_id="compare-gallery",
-                            label="Same seed through every model of the data set",
-                            columns=2,
-                            format="png",
-                            height="auto",
-                        )
-                        s_cmp_recipe = gr.JSON(label="Recipes of the comparison")
-                follow_classes(gallery, s_model, s_class)
-
-                def do_sample(model, seed, count, cls, trunc, request: gr.Request, progress=gr.Progress()):
-                    return gallery.sample(model, seed, count, cls, trunc, is_api_call(request), progress)
-
-                def do_compare(model, seed, count, trunc, request: gr.Request, progress=gr.Progress()):
-                    return gallery.compare(model, seed, count, trunc, is_api_call(request), progress)
-
-                s_go.click(
-                    do_sample,
-                    [s_model, s_seed, s_count, s_class, s_trunc],
-                    [s_grid, s_gallery, s_recipe],
-                    api_name="sample",
-                    **raw,
-                )
-                s_cmp.click(
-                    do_compare,
-                    [s_model, s_seed, s_count, s_trunc],
-                    [s_cmp_gallery, s_cmp_recipe],
-                    api_name="compare_models",
-                    **raw,
-                )
-
-            # ---------------------------------------------------------------- 3. interpolate
+                sample_tab(gallery, q)
             with gr.Tab("Interpolate", id="interpolate"):
-                with gr.Row():
-                    with gr.Column(scale=1, min_width=280):
-                        i_model = gr.Dropdown(samplers, value=first(samplers), label="Model")
-                        with gr.Row(equal_height=True):
-                            i_seed_a = seed_box("Seed A")
-                            dice(i_seed_a)
-                        with gr.Row(equal_height=True):
-                            i_seed_b = seed_box("Seed B")
-                            dice(i_seed_b)
-                        i_steps = gr.Slider(inputs.MIN_STEPS, inputs.MAX_STEPS, value=10, step=1, label="Steps")
-                        i_method = gr.Radio(["slerp", "lerp"], value="slerp", label="Path")
-                        i_class = class_dropdown(gallery, first(samplers))
-                        with gr.Accordion(
-                            "CVAE-GAN: two uploaded faces through the encoder (instead of seeds)", open=False
-                        ):
-                            with gr.Row():
-                                i_face_a = gr.Image(type="filepath", label="Face A", sources=["upload", "clipboard"])
-                                i_face_b = gr.Image(type="filepath", label="Face B", sources=["upload", "clipboard"])
-                        i_go = gr.Button("Interpolate", variant="primary")
-                    with gr.Column(scale=2):
-                        i_strip = gr.Image(
-                            elem_id="interp-strip",
-                            label="Strip",
-                            elem_classes="pixelated",
-                            format="png",
-                            interactive=False,
-                        )
-                        i_gif = gr.Image(
-                            elem_id="interp-gif", label="Animated GIF (download)", type="filepath", interactive=False
-                        )
-                        i_recipe = gr.JSON(label="Reproduction recipe")
-                follow_classes(gallery, i_model, i_class)
-
-                def do_interpolate(
-                    model, a, b, steps, method, cls, fa, fb, request: gr.Request, progress=gr.Progress()
-                ):
-                    return gallery.interpolate(model, a, b, steps, method, cls, fa, fb, is_api_call(request), progress)
-
-                i_go.click(
-                    do_interpolate,
-                    [i_model, i_seed_a, i_seed_b, i_steps, i_method, i_class, i_face_a, i_face_b],
-                    [i_strip, i_gif, i_recipe],
-                    api_name="interpolate",
-                    **raw,
-                )
-
-            # ---------------------------------------------------------------- 4. face swap
+                interpolate_tab(gallery, q)
             with gr.Tab("Face swap", id="swap"):
-                if not faces:
-                    gr.Markdown("No CVAE-GAN model is loaded (face swap needs one with an encoder).")
-                with gr.Row():
-                    with gr.Column(scale=1, min_width=280):
-                        f_model = gr.Dropdown(faces, value=first(faces), label="CVAE-GAN model")
-                        f_face = gr.Image(
-                            type="filepath",
-                            label="Face (upload, or use a generated sample)",
-                            format="png",
-                            sources=["upload", "clipboard"],
-                        )
-                        with gr.Row(equal_height=True):
-                            f_seed = seed_box()
-                            dice(f_seed)
-                        f_identity = class_dropdown(gallery, first(faces), "The face's own identity", AUTO_IDENTITY)
-                        f_count = gr.Slider(1, inputs.MAX_COUNT, value=8, step=1, label="Faces of one identity")
-                        f_sample = gr.Button("Use a generated sample")
-                        f_go = gr.Button("Swap identities", variant="primary")
-                    with gr.Column(scale=2):
-                        f_recon = gr.Image(
-                            elem_id="swap-recon",
-                            label="Input | reconstruction",
-                            elem_classes="pixelated",
-                            format="png",
-                            interactive=False,
-                        )
-                        f_swaps = gr.Gallery(
-                            fit_columns=False,
-                            elem_id="swap-gallery",
-                            label="Same z under every identity (reference | swapped)",
-                            columns=6,
-                            format="png",
-                            height="auto",
-                        )
-                        f_vary = gr.Gallery(
-                            fit_columns=False,
-                            elem_id="vary-gallery",
-                            label="One identity under many z",
-                            columns=8,
-                            format="png",
-                            height="auto",
-                            elem_classes="pixelated",
-                        )
-                        f_info = gr.JSON(label="Identity and recipe")
-                follow_classes(gallery, f_model, f_identity, AUTO_IDENTITY)
-
-                def do_generate_face(model, seed, identity, request: gr.Request):
-                    return gallery.generated_face(model, seed, identity, is_api_call(request))
-
-                def do_swap(model, face, seed, identity, count, request: gr.Request, progress=gr.Progress()):
-                    return gallery.swap(model, face, seed, identity, count, is_api_call(request), progress)
-
-                f_sample.click(do_generate_face, [f_model, f_seed, f_identity], f_face, api_name="generate_face", **raw)
-                f_go.click(
-                    do_swap,
-                    [f_model, f_face, f_seed, f_identity, f_count],
-                    [f_recon, f_swaps, f_vary, f_info],
-                    api_name="swap_identity",
-                    **raw,
-                )
-
-            # ---------------------------------------------------------------- 5. edges -> photo
+                swap_tab(gallery, q)
             with gr.Tab("Edges → photo", id="pix2pix"):
-                with gr.Row():
-                    with gr.Column(scale=1, min_width=320):
-                        p_model = gr.Dropdown(translators, value=first(translators), label="pix2pix model")
-                        with gr.Tabs():
-                            with gr.Tab("Draw"):
-                                p_sketch = gr.Sketchpad(
-                                    elem_id="p2p-sketch",
-                                    type="filepath",
-                                    image_mode="RGB",
-                                    canvas_size=(512, 512),
-                                    label="Sketch",
-                                    brush=gr.Brush(
-                                        default_size=6, colors=["#000000", *drawings.FACADE_BRUSH], color_mode="fixed"
-                                    ),
-                                )
-                                p_draw_go = gr.Button("Translate the drawing", variant="primary")
-                            with gr.Tab("Upload"):
-                                p_upload = gr.Image(
-                                    type="filepath",
-                                    label="Edge map, photo or label map",
-                                    sources=["upload", "clipboard"],
-                                )
-                                p_kind = gr.Radio(
-                                    list(INPUT_KINDS),
-                                    value=gallery.default_kind(first(translators)),
-                                    label="This image is",
-                                )
-                                gr.Examples(
-                                    gallery.write_examples(),
-                                    [p_upload, p_kind],
-                                    label="Drawn by code (not from any data set)",
-                                )
-                                with gr.Row():
-                                    p_edges_go = gr.Button("Extract edges")
-                                    p_up_go = gr.Button("Translate", variant="primary")
-                        p_dropout = gr.Checkbox(False, label="Test-time dropout (a different photo per draw)")
-                        p_draws = gr.Slider(1, inputs.MAX_DRAWS, value=6, step=1, label="Draws (with dropout)")
-                        with gr.Row(equal_height=True):
-                            p_seed = seed_box()
-                            dice(p_seed)
-                    with gr.Column(scale=2):
-                        with gr.Row():
-                            p_cond = gr.Image(
-                                elem_id="p2p-cond",
-                                label="What the model sees",
-                                elem_classes="pixelated",
-                                format="png",
-                                interactive=False,
-                            )
-                            p_out = gr.Image(
-                                elem_id="p2p-out",
-                                label="Translated photo",
-                                elem_classes="pixelated",
-                                format="png",
-                                interactive=False,
-                            )
-                            p_std = gr.Image(
-                                elem_id="p2p-std",
-                                label="Per-pixel spread of the draws (std)",
-                                format="png",
-                                interactive=False,
-                            )
-                        p_gallery = gr.Gallery(
-                            fit_columns=False,
-                            label="Draws",
-                            columns=6,
-                            format="png",
-                            height="auto",
-                            elem_classes="pixelated",
-                        )
-                        p_info = gr.JSON(label="Recipe")
-                p_model.change(gallery.default_kind, p_model, p_kind, api_visibility="private", queue=False)
-                outputs = [p_cond, p_out, p_gallery, p_std, p_info]
-
-                def do_translate(model, image, kind, dropout, draws, seed, request: gr.Request, progress=gr.Progress()):
-                    return gallery.translate(model, image, kind, dropout, draws, seed, is_api_call(request), progress)
-
-                def do_translate_sketch(
-                    model, sketch, dropout, draws, seed, request: gr.Request, progress=gr.Progress()
-                ):
-                    return gallery.translate_sketch(model, sketch, dropout, draws, seed, is_api_call(request), progress)
-
-                p_up_go.click(
-                    do_translate,
-                    [p_model, p_upload, p_kind, p_dropout, p_draws, p_seed],
-                    outputs,
-                    api_name="translate",
-                    **raw,
-                )
-                p_draw_go.click(
-                    do_translate_sketch,
-                    [p_model, p_sketch, p_dropout, p_draws, p_seed],
-                    outputs,
-                    api_name="translate_sketch",
-                    **gpu,  # Gradio decodes the drawing (it may arrive as blobs): images.harden_pillow bounds it
-                )
-                p_edges_go.click(
-                    gallery.extract_edges,
-                    [p_model, p_upload],
-                    p_cond,
-                    api_name="extract_edges",
-                    **raw,
-                )
-
-            # ---------------------------------------------------------------- 6. mode collapse
+                pix2pix_tab(gallery, q)
             with gr.Tab("Mode collapse", id="modes"):
-                gr.Markdown(
-                    "### Replay: recorded 2D runs, plain vs stabilised\nGenerated points (orange), the "
-                    "real modes (circles) and the critic's scores (contours) as training went on."
-                )
-                with gr.Row():
-                    with gr.Column(scale=1, min_width=260):
-                        m_mixture = gr.Radio(toys or ["ring"], value=first(toys) or "ring", label="Mixture")
-                        # opens on the end of training, where collapse shows; Play from there starts over
-                        last = max(gallery.snapshots(toys[0]) - 1, 1) if toys else 1
-                        m_step = gr.Slider(0, last, value=last, step=1, label="Snapshot", elem_id="modes-step")
-                        with gr.Row():
-                            m_show = gr.Button("Show", variant="primary")
-                            m_play = gr.Button("▶ Play")
-                        m_counts = gr.JSON(label="Counters: modes captured, share of high-quality samples")
-                    with gr.Column(scale=3):
-                        m_plot = gr.Image(elem_id="modes-plot", label="Replay", format="png", interactive=False)
-
-                def snapshot_slider(mixture):
-                    last = max(gallery.snapshots(mixture) - 1, 1)
-                    return gr.Slider(maximum=last, value=last)
-
-                def do_play(mixture, start):
-                    yield from gallery.replay(mixture, start)
-
-                m_mixture.change(snapshot_slider, m_mixture, m_step, api_visibility="private", queue=False)
-                m_show.click(
-                    gallery.mode_coverage, [m_mixture, m_step], [m_plot, m_counts], api_name="mode_coverage", **raw
-                )
-                m_step.release(
-                    gallery.mode_coverage, [m_mixture, m_step], [m_plot, m_counts], api_visibility="private", **raw
-                )
-                m_play.click(do_play, [m_mixture, m_step], [m_step, m_plot, m_counts], api_name="replay", **replay)
-
-                gr.Markdown(
-                    "### Live: a bounded training run on this server\nPacking (PacGAN) lets the "
-                    "discriminator judge several samples at once, which penalises a collapsed generator."
-                )
-                with gr.Row():
-                    with gr.Column(scale=1, min_width=260):
-                        l_mixture = gr.Radio(list(mixtures.MIXTURES), value="ring", label="Mixture")
-                        l_loss = gr.Radio(
-                            list(inputs.LIVE_LOSSES),
-                            value="gan",
-                            label="Loss (gan = non-saturating; wgan-gp = Wasserstein + penalty)",
-                        )
-                        l_pack = gr.Slider(1, inputs.LIVE_MAX_PACK, value=1, step=1, label="Packing")
-                        l_steps = gr.Slider(
-                            50, inputs.LIVE_MAX_STEPS, value=500, step=50, label="Steps", elem_id="live-steps"
-                        )
-                        l_lr = gr.Number(1e-3, label="Learning rate", info="(0, 0.01]")
-                        with gr.Row(equal_height=True):
-                            l_seed = seed_box()
-                            dice(l_seed)
-                        l_go = gr.Button("Train live", variant="primary")
-                        l_counts = gr.JSON(label="Live counters", elem_id="live-counts")
-                    with gr.Column(scale=3):
-                        l_plot = gr.Image(elem_id="live-plot", label="Live run", format="png", interactive=False)
-
-                def do_live(mixture, loss, pack, steps, lr, seed, request: gr.Request):
-                    yield from gallery.live(mixture, loss, pack, steps, lr, seed, is_api_call(request))
-
-                l_go.click(
-                    do_live,
-                    [l_mixture, l_loss, l_pack, l_steps, l_lr, l_seed],
-                    [l_plot, l_counts],
-                    api_name="train_live",
-                    **raw,
-                )
-
-                gr.Markdown(
-                    "### Stacked MNIST: modes of the shipped models\nThree digits stacked as colour "
-                    "channels make 1,000 modes; the evaluation counts how many a generator reaches. Its KL to "
-                    "uniform splits in two: skewed digit shares within a channel (blurry digits read as one "
-                    "digit) and channels that no longer vary independently (`kl_from_dependence`)."
-                )
-                hist_ids = gallery.histogram_ids()
-                if not hist_ids:
-                    gr.Markdown(
-                        "No shipped model has recorded a mode histogram yet (the Stacked MNIST models "
-                        "do: `python -m training.evaluate stacked-mnist-dcgan-plain`)."
-                    )
-                with gr.Row():
-                    with gr.Column(scale=1, min_width=260):
-                        h_model = gr.Dropdown(hist_ids, value=first(hist_ids), label="Model")
-                        h_go = gr.Button("Show histogram")
-                        h_info = gr.JSON(label="Coverage")
-                    with gr.Column(scale=3):
-                        h_plot = gr.Image(
-                            elem_id="histogram-plot", label="Mode histogram", format="png", interactive=False
-                        )
-                h_go.click(
-                    gallery.mode_histogram, h_model, [h_plot, h_info], api_name="mode_histogram", preprocess=False
-                )
-
-                gr.Markdown(
-                    "### The geometric view\nMode collapse is where the generator's tangent vectors "
-                    "dG/dz become dependent (Localized GAN): around such a latent, a whole patch of z is "
-                    "squeezed onto a curve (rank 1) or one point (rank 0). Below: the 2D runs' latents "
-                    "and points coloured by that rank, then the spectrum of an image generator at one latent."
-                )
-                with gr.Row():
-                    with gr.Column(scale=1, min_width=260):
-                        r_mixture = gr.Radio(toys or ["ring"], value=first(toys) or "ring", label="Mixture")
-                        r_go = gr.Button("Where the Jacobian loses rank", variant="primary")
-                        r_info = gr.JSON(label="Share of 2,500 latents at each rank")
-                    with gr.Column(scale=3):
-                        r_plot = gr.Image(
-                            elem_id="rank-plot", label="Rank of dG/dz over the latents", format="png", interactive=False
-                        )
-                r_go.click(gallery.jacobian_map, r_mixture, [r_plot, r_info], api_name="jacobian_map", **raw)
-
-                with gr.Row():
-                    with gr.Column(scale=1, min_width=260):
-                        j_model = gr.Dropdown(samplers, value=first(samplers), label="Model")
-                        with gr.Row(equal_height=True):
-                            j_seed = seed_box()
-                            dice(j_seed)
-                        j_class = class_dropdown(gallery, first(samplers))
-                        j_go = gr.Button("Compute the spectrum", variant="primary")
-                        j_info = gr.JSON(label="Numerical rank")
-                    with gr.Column(scale=3):
-                        j_plot = gr.Image(
-                            elem_id="jacobian-plot",
-                            label="Singular values (log scale)",
-                            format="png",
-                            interactive=False,
-                        )
-                follow_classes(gallery, j_model, j_class)
-
-                def do_jacobian(model, seed, cls, request: gr.Request, progress=gr.Progress()):
-                    return gallery.jacobian(model, seed, cls, is_api_call(request), progress)
-
-                j_go.click(
-                    do_jacobian, [j_model, j_seed, j_class], [j_plot, j_info], api_name="jacobian_spectrum", **raw
-                )
-
-        # ---------------------------------------------------------------- data endpoints
-        def health() -> dict:
-            """Liveness: loaded models and the unavailable ones with their reasons."""
-            return gallery.health()[1]
-
-        def list_models() -> list[dict]:
-            """Every manifest model: card data, licence, revision, metrics and commands."""
-            return gallery.list_models()
-
-        def ping() -> str:
-            """Does nothing, through the same queue as the model endpoints: the baseline of bench/serving.py."""
-            return "pong"
-
-        gr.api(health, api_name="health", queue=False)
-        gr.api(ping, api_name="ping", concurrency_id="ping", concurrency_limit=None)
-        gr.api(list_models, api_name="list_models", queue=False)
-
+                replay_section(gallery, q)
+                live_section(gallery, q)
+                histogram_section(gallery)
+                geometry_section(gallery, q)
+        data_endpoints(gallery)
     demo.queue(max_size=queue_size, default_concurrency_limit=concurrency)
     return demo
+
+
+def gallery_tab(gallery: Gallery) -> None:
+    """Model cards under their section headings, each with its sample grid."""
+    if not gallery.store.entries:
+        gr.Markdown(f"### {NO_MODELS}")
+    for title, note, entries in gallery.sections():
+        gr.Markdown(f"## {title}\n{note}", elem_classes="gallery-section")
+        for entry in entries:
+            with gr.Group(), gr.Row():
+                gr.Markdown(gallery.card_markdown(entry), elem_classes="card")
+                image = gallery.card_image(entry.id)
+                if image is not None:
+                    gr.Image(
+                        image,
+                        show_label=False,
+                        interactive=False,
+                        format="png",
+                        elem_classes="pixelated",
+                        buttons=["download", "fullscreen"],
+                    )
+
+
+def sample_tab(gallery: Gallery, q: Queues) -> None:
+    """Seeded samples by class, and one seed through every model of a data set."""
+    samplers = gallery.ids("sample", "cvae-gan")
+    with gr.Row():
+        with gr.Column(scale=1, min_width=280):
+            s_model = gr.Dropdown(samplers, value=first(samplers), label="Model")
+            with gr.Row(equal_height=True):
+                s_seed = seed_box()
+                dice(s_seed)
+            s_count = gr.Slider(1, inputs.MAX_COUNT, value=16, step=1, label="Count")
+            s_class = class_dropdown(gallery, first(samplers))
+            s_trunc = gr.Slider(0, inputs.MAX_TRUNCATION, value=0, step=0.05, label="Truncation (0 = off)")
+            s_go = gr.Button("Sample", variant="primary")
+            s_cmp = gr.Button("Same seed through every model of this data set")
+        with gr.Column(scale=2):
+            s_grid = gr.Image(
+                elem_id="sample-grid",
+                label="Grid",
+                elem_classes="pixelated",
+                format="png",
+                interactive=False,
+            )
+            s_gallery = gr.Gallery(
+                fit_columns=False,
+                elem_id="sample-gallery",
+                label="Single images (open one to download it)",
+                columns=8,
+                format="png",
+                height="auto",
+                elem_classes="pixelated",
+            )
+            s_recipe = gr.JSON(label="Reproduction recipe")
+            s_cmp_gallery = gr.Gallery(
+                fit_columns=False,
+                elem_id="compare-gallery",
+                label="Same seed through every model of the data set",
+                columns=2,
+                format="png",
+                height="auto",
+            )
+            s_cmp_recipe = gr.JSON(label="Recipes of the comparison")
+    follow_classes(gallery, s_model, s_class)
+
+    def do_sample(model, seed, count, cls, trunc, request: gr.Request, progress=gr.Progress()):
+        return gallery.sample(model, seed, count, cls, trunc, is_api_call(request), progress)
+
+    def do_compare(model, seed, count, trunc, request: gr.Request, progress=gr.Progress()):
+        return gallery.compare(model, seed, count, trunc, is_api_call(request), progress)
+
+    s_go.click(
+        do_sample,
+        [s_model, s_seed, s_count, s_class, s_trunc],
+        [s_grid, s_gallery, s_recipe],
+        api_name="sample",
+        **q.raw,
+    )
+    s_cmp.click(
+        do_compare,
+        [s_model, s_seed, s_count, s_trunc],
+        [s_cmp_gallery, s_cmp_recipe],
+        api_name="compare_models",
+        **q.raw,
+    )
+
+
+def interpolate_tab(gallery: Gallery, q: Queues) -> None:
+    """A lerp or slerp path between two seeds (or two encoded faces), as a strip and a GIF."""
+    samplers = gallery.ids("sample", "cvae-gan")
+    with gr.Row():
+        with gr.Column(scale=1, min_width=280):
+            i_model = gr.Dropdown(samplers, value=first(samplers), label="Model")
+            with gr.Row(equal_height=True):
+                i_seed_a = seed_box("Seed A")
+                dice(i_seed_a)
+            with gr.Row(equal_height=True):
+                i_seed_b = seed_box("Seed B")
+                dice(i_seed_b)
+            i_steps = gr.Slider(inputs.MIN_STEPS, inputs.MAX_STEPS, value=10, step=1, label="Steps")
+            i_method = gr.Radio(["slerp", "lerp"], value="slerp", label="Path")
+            i_class = class_dropdown(gallery, first(samplers))
+            with gr.Accordion("CVAE-GAN: two uploaded faces through the encoder (instead of seeds)", open=False):
+                with gr.Row():
+                    i_face_a = gr.Image(type="filepath", label="Face A", sources=["upload", "clipboard"])
+                    i_face_b = gr.Image(type="filepath", label="Face B", sources=["upload", "clipboard"])
+            i_go = gr.Button("Interpolate", variant="primary")
+        with gr.Column(scale=2):
+            i_strip = gr.Image(
+                elem_id="interp-strip",
+                label="Strip",
+                elem_classes="pixelated",
+                format="png",
+                interactive=False,
+            )
+            i_gif = gr.Image(elem_id="interp-gif", label="Animated GIF (download)", type="filepath", interactive=False)
+            i_recipe = gr.JSON(label="Reproduction recipe")
+    follow_classes(gallery, i_model, i_class)
+
+    def do_interpolate(model, a, b, steps, method, cls, fa, fb, request: gr.Request, progress=gr.Progress()):
+        return gallery.interpolate(model, a, b, steps, method, cls, fa, fb, is_api_call(request), progress)
+
+    i_go.click(
+        do_interpolate,
+        [i_model, i_seed_a, i_seed_b, i_steps, i_method, i_class, i_face_a, i_face_b],
+        [i_strip, i_gif, i_recipe],
+        api_name="interpolate",
+        **q.raw,
+    )
+
+
+def swap_tab(gallery: Gallery, q: Queues) -> None:
+    """CVAE-GAN: encode a face to z, then vary the identity with z fixed, and z with the identity fixed."""
+    faces = gallery.ids("cvae-gan", encoder=True)
+    if not faces:
+        gr.Markdown("No CVAE-GAN model is loaded (face swap needs one with an encoder).")
+    with gr.Row():
+        with gr.Column(scale=1, min_width=280):
+            f_model = gr.Dropdown(faces, value=first(faces), label="CVAE-GAN model")
+            f_face = gr.Image(
+                type="filepath",
+                label="Face (upload, or use a generated sample)",
+                format="png",
+                sources=["upload", "clipboard"],
+            )
+            with gr.Row(equal_height=True):
+                f_seed = seed_box()
+                dice(f_seed)
+            f_identity = class_dropdown(gallery, first(faces), "The face's own identity", AUTO_IDENTITY)
+            f_count = gr.Slider(1, inputs.MAX_COUNT, value=8, step=1, label="Faces of one identity")
+            f_sample = gr.Button("Use a generated sample")
+            f_go = gr.Button("Swap identities", variant="primary")
+        with gr.Column(scale=2):
+            f_recon = gr.Image(
+                elem_id="swap-recon",
+                label="Input | reconstruction",
+                elem_classes="pixelated",
+                format="png",
+                interactive=False,
+            )
+            f_swaps = gr.Gallery(
+                fit_columns=False,
+                elem_id="swap-gallery",
+                label="Same z under every identity (reference | swapped)",
+                columns=6,
+                format="png",
+                height="auto",
+            )
+            f_vary = gr.Gallery(
+                fit_columns=False,
+                elem_id="vary-gallery",
+                label="One identity under many z",
+                columns=8,
+                format="png",
+                height="auto",
+                elem_classes="pixelated",
+            )
+            f_info = gr.JSON(label="Identity and recipe")
+    follow_classes(gallery, f_model, f_identity, AUTO_IDENTITY)
+
+    def do_generate_face(model, seed, identity, request: gr.Request):
+        return gallery.generated_face(model, seed, identity, is_api_call(request))
+
+    def do_swap(model, face, seed, identity, count, request: gr.Request, progress=gr.Progress()):
+        return gallery.swap(model, face, seed, identity, count, is_api_call(request), progress)
+
+    f_sample.click(do_generate_face, [f_model, f_seed, f_identity], f_face, api_name="generate_face", **q.raw)
+    f_go.click(
+        do_swap,
+        [f_model, f_face, f_seed, f_identity, f_count],
+        [f_recon, f_swaps, f_vary, f_info],
+        api_name="swap_identity",
+        **q.raw,
+    )
+
+
+def pix2pix_tab(gallery: Gallery, q: Queues) -> None:
+    """pix2pix: a drawn sketch, an uploaded edge or label map, or a photo whose edges are extracted."""
+    translators = gallery.ids("pix2pix")
+    with gr.Row():
+        with gr.Column(scale=1, min_width=320):
+            p_model = gr.Dropdown(translators, value=first(translators), label="pix2pix model")
+            with gr.Tabs():
+                with gr.Tab("Draw"):
+                    p_sketch = gr.Sketchpad(
+                        elem_id="p2p-sketch",
+                        type="filepath",
+                        image_mode="RGB",
+                        canvas_size=(512, 512),
+                        label="Sketch",
+                        brush=gr.Brush(default_size=6, colors=["#000000", *drawings.FACADE_BRUSH], color_mode="fixed"),
+                    )
+                    p_draw_go = gr.Button("Translate the drawing", variant="primary")
+                with gr.Tab("Upload"):
+                    p_upload = gr.Image(
+                        type="filepath",
+                        label="Edge map, photo or label map",
+                        sources=["upload", "clipboard"],
+                    )
+                    p_kind = gr.Radio(
+                        list(INPUT_KINDS),
+                        value=gallery.default_kind(first(translators)),
+                        label="This image is",
+                    )
+                    gr.Examples(
+                        gallery.write_examples(),
+                        [p_upload, p_kind],
+                        label="Drawn by code (not from any data set)",
+                    )
+                    with gr.Row():
+                        p_edges_go = gr.Button("Extract edges")
+                        p_up_go = gr.Button("Translate", variant="primary")
+            p_dropout = gr.Checkbox(False, label="Test-time dropout (a different photo per draw)")
+            p_draws = gr.Slider(1, inputs.MAX_DRAWS, value=6, step=1, label="Draws (with dropout)")
+            with gr.Row(equal_height=True):
+                p_seed = seed_box()
+                dice(p_seed)
+        with gr.Column(scale=2):
+            with gr.Row():
+                p_cond = gr.Image(
+                    elem_id="p2p-cond",
+                    label="What the model sees",
+                    elem_classes="pixelated",
+                    format="png",
+                    interactive=False,
+                )
+                p_out = gr.Image(
+                    elem_id="p2p-out",
+                    label="Translated photo",
+                    elem_classes="pixelated",
+                    format="png",
+                    interactive=False,
+                )
+                p_std = gr.Image(
+                    elem_id="p2p-std",
+                    label="Per-pixel spread of the draws (std)",
+                    format="png",
+                    interactive=False,
+                )
+            p_gallery = gr.Gallery(
+                fit_columns=False,
+                label="Draws",
+                columns=6,
+                format="png",
+                height="auto",
+                elem_classes="pixelated",
+            )
+            p_info = gr.JSON(label="Recipe")
+    p_model.change(gallery.default_kind, p_model, p_kind, api_visibility="private", queue=False)
+    outputs = [p_cond, p_out, p_gallery, p_std, p_info]
+
+    def do_translate(model, image, kind, dropout, draws, seed, request: gr.Request, progress=gr.Progress()):
+        return gallery.translate(model, image, kind, dropout, draws, seed, is_api_call(request), progress)
+
+    def do_translate_sketch(model, sketch, dropout, draws, seed, request: gr.Request, progress=gr.Progress()):
+        return gallery.translate_sketch(model, sketch, dropout, draws, seed, is_api_call(request), progress)
+
+    p_up_go.click(
+        do_translate,
+        [p_model, p_upload, p_kind, p_dropout, p_draws, p_seed],
+        outputs,
+        api_name="translate",
+        **q.raw,
+    )
+    p_draw_go.click(
+        do_translate_sketch,
+        [p_model, p_sketch, p_dropout, p_draws, p_seed],
+        outputs,
+        api_name="translate_sketch",
+        **q.gpu,  # Gradio decodes the drawing (it may arrive as blobs): images.harden_pillow bounds it
+    )
+    p_edges_go.click(
+        gallery.extract_edges,
+        [p_model, p_upload],
+        p_cond,
+        api_name="extract_edges",
+        **q.raw,
+    )
+
+
+def replay_section(gallery: Gallery, q: Queues) -> None:
+    """Recorded 2D runs, plain vs stabilised, step by step with their mode counters."""
+    toys = gallery.mixtures()
+    gr.Markdown(
+        "### Replay: recorded 2D runs, plain vs stabilised\nGenerated points (orange), the "
+        "real modes (circles) and the critic's scores (contours) as training went on."
+    )
+    with gr.Row():
+        with gr.Column(scale=1, min_width=260):
+            m_mixture = gr.Radio(toys or ["ring"], value=first(toys) or "ring", label="Mixture")
+            # opens on the end of training, where collapse shows; Play from there starts over
+            last = max(gallery.snapshots(toys[0]) - 1, 1) if toys else 1
+            m_step = gr.Slider(0, last, value=last, step=1, label="Snapshot", elem_id="modes-step")
+            with gr.Row():
+                m_show = gr.Button("Show", variant="primary")
+                m_play = gr.Button("▶ Play")
+            m_counts = gr.JSON(label="Counters: modes captured, share of high-quality samples")
+        with gr.Column(scale=3):
+            m_plot = gr.Image(elem_id="modes-plot", label="Replay", format="png", interactive=False)
+
+    def snapshot_slider(mixture):
+        last = max(gallery.snapshots(mixture) - 1, 1)
+        return gr.Slider(maximum=last, value=last)
+
+    def do_play(mixture, start):
+        yield from gallery.replay(mixture, start)
+
+    m_mixture.change(snapshot_slider, m_mixture, m_step, api_visibility="private", queue=False)
+    m_show.click(gallery.mode_coverage, [m_mixture, m_step], [m_plot, m_counts], api_name="mode_coverage", **q.raw)
+    m_step.release(gallery.mode_coverage, [m_mixture, m_step], [m_plot, m_counts], api_visibility="private", **q.raw)
+    m_play.click(do_play, [m_mixture, m_step], [m_step, m_plot, m_counts], api_name="replay", **q.replay)
+
+
+def live_section(gallery: Gallery, q: Queues) -> None:
+    """A bounded 2D training run on this server, streamed as it goes."""
+    gr.Markdown(
+        "### Live: a bounded training run on this server\nPacking (PacGAN) lets the "
+        "discriminator judge several samples at once, which penalises a collapsed generator."
+    )
+    with gr.Row():
+        with gr.Column(scale=1, min_width=260):
+            l_mixture = gr.Radio(list(mixtures.MIXTURES), value="ring", label="Mixture")
+            l_loss = gr.Radio(
+                list(inputs.LIVE_LOSSES),
+                value="gan",
+                label="Loss (gan = non-saturating; wgan-gp = Wasserstein + penalty)",
+            )
+            l_pack = gr.Slider(1, inputs.LIVE_MAX_PACK, value=1, step=1, label="Packing")
+            l_steps = gr.Slider(50, inputs.LIVE_MAX_STEPS, value=500, step=50, label="Steps", elem_id="live-steps")
+            l_lr = gr.Number(1e-3, label="Learning rate", info="(0, 0.01]")
+            with gr.Row(equal_height=True):
+                l_seed = seed_box()
+                dice(l_seed)
+            l_go = gr.Button("Train live", variant="primary")
+            l_counts = gr.JSON(label="Live counters", elem_id="live-counts")
+        with gr.Column(scale=3):
+            l_plot = gr.Image(elem_id="live-plot", label="Live run", format="png", interactive=False)
+
+    def do_live(mixture, loss, pack, steps, lr, seed, request: gr.Request):
+        yield from gallery.live(mixture, loss, pack, steps, lr, seed, is_api_call(request))
+
+    l_go.click(
+        do_live,
+        [l_mixture, l_loss, l_pack, l_steps, l_lr, l_seed],
+        [l_plot, l_counts],
+        api_name="train_live",
+        **q.raw,
+    )
+
+
+def histogram_section(gallery: Gallery) -> None:
+    """Stacked MNIST: the shipped models' recorded mode histograms."""
+    gr.Markdown(
+        "### Stacked MNIST: modes of the shipped models\nThree digits stacked as colour "
+        "channels make 1,000 modes; the evaluation counts how many a generator reaches. Its KL to "
+        "uniform splits in two: skewed digit shares within a channel (blurry digits read as one "
+        "digit) and channels that no longer vary independently (`kl_from_dependence`)."
+    )
+    hist_ids = gallery.histogram_ids()
+    if not hist_ids:
+        gr.Markdown(
+            "No shipped model has recorded a mode histogram yet (the Stacked MNIST models "
+            "do: `python -m training.evaluate stacked-mnist-dcgan-plain`)."
+        )
+    with gr.Row():
+        with gr.Column(scale=1, min_width=260):
+            h_model = gr.Dropdown(hist_ids, value=first(hist_ids), label="Model")
+            h_go = gr.Button("Show histogram")
+            h_info = gr.JSON(label="Coverage")
+        with gr.Column(scale=3):
+            h_plot = gr.Image(elem_id="histogram-plot", label="Mode histogram", format="png", interactive=False)
+    h_go.click(gallery.mode_histogram, h_model, [h_plot, h_info], api_name="mode_histogram", preprocess=False)
+
+
+def geometry_section(gallery: Gallery, q: Queues) -> None:
+    """Where dG/dz loses rank: over the 2D runs' latents, and the spectrum of an image generator."""
+    samplers, toys = gallery.ids("sample", "cvae-gan"), gallery.mixtures()
+    gr.Markdown(
+        "### The geometric view\nMode collapse is where the generator's tangent vectors "
+        "dG/dz become dependent (Localized GAN): around such a latent, a whole patch of z is "
+        "squeezed onto a curve (rank 1) or one point (rank 0). Below: the 2D runs' latents "
+        "and points coloured by that rank, then the spectrum of an image generator at one latent."
+    )
+    with gr.Row():
+        with gr.Column(scale=1, min_width=260):
+            r_mixture = gr.Radio(toys or ["ring"], value=first(toys) or "ring", label="Mixture")
+            r_go = gr.Button("Where the Jacobian loses rank", variant="primary")
+            r_info = gr.JSON(label="Share of 2,500 latents at each rank")
+        with gr.Column(scale=3):
+            r_plot = gr.Image(
+                elem_id="rank-plot", label="Rank of dG/dz over the latents", format="png", interactive=False
+            )
+    r_go.click(gallery.jacobian_map, r_mixture, [r_plot, r_info], api_name="jacobian_map", **q.raw)
+
+    with gr.Row():
+        with gr.Column(scale=1, min_width=260):
+            j_model = gr.Dropdown(samplers, value=first(samplers), label="Model")
+            with gr.Row(equal_height=True):
+                j_seed = seed_box()
+                dice(j_seed)
+            j_class = class_dropdown(gallery, first(samplers))
+            j_go = gr.Button("Compute the spectrum", variant="primary")
+            j_info = gr.JSON(label="Numerical rank")
+        with gr.Column(scale=3):
+            j_plot = gr.Image(
+                elem_id="jacobian-plot",
+                label="Singular values (log scale)",
+                format="png",
+                interactive=False,
+            )
+    follow_classes(gallery, j_model, j_class)
+
+    def do_jacobian(model, seed, cls, request: gr.Request, progress=gr.Progress()):
+        return gallery.jacobian(model, seed, cls, is_api_call(request), progress)
+
+    j_go.click(do_jacobian, [j_model, j_seed, j_class], [j_plot, j_info], api_name="jacobian_spectrum", **q.raw)
+
+
+def data_endpoints(gallery: Gallery) -> None:
+    """JSON endpoints beside the page: health, model list, and a no-op through the queue."""
+
+    def health() -> dict:
+        """Liveness: loaded models and the unavailable ones with their reasons."""
+        return gallery.health()[1]
+
+    def list_models() -> list[dict]:
+        """Every manifest model: card data, licence, revision, metrics and commands."""
+        return gallery.list_models()
+
+    def ping() -> str:
+        """Does nothing, through the same queue as the model endpoints: the baseline of bench/serving.py."""
+        return "pong"
+
+    gr.api(health, api_name="health", queue=False)
+    gr.api(ping, api_name="ping", concurrency_id="ping", concurrency_limit=None)
+    gr.api(list_models, api_name="list_models", queue=False)
 
 
 def create_app(settings: Settings | None = None) -> tuple[gr.Blocks, Gallery]:
