@@ -8,7 +8,7 @@ what the page shows (grids, GIFs, ``plots`` as images, JSON recipes). Each metho
 and the server keeps serving.
 
 ``base.GalleryBase`` holds what every tab shares; each tab's requests extend it in their own
-module (``sample``, ``faces``, ``pix2pix``, ``collapse``), and ``gallery.Gallery`` joins them.
+module (``cards``, ``sample``, ``faces``, ``pix2pix``, ``collapse``), and ``gallery.Gallery`` joins them.
 """
 
 from .base import ALL_CLASSES, AUTO_IDENTITY, NO_MODELS
