@@ -90,3 +90,22 @@ def test_a_run_cut_before_its_first_checkpoint_is_reported_and_nothing_is_unpack
     assert unpacked.returncode == 0, unpacked.stderr
     assert "publish failed" in unpacked.stdout
     assert (project / "weights_manifest.json").read_text() == manifest  # nothing came back to put in place
+
+
+@pytest.mark.parametrize(
+    "plan", sorted((PROJECT_ROOT / "training" / "device_plans").glob("*.txt")), ids=lambda p: p.name
+)
+def test_every_shipped_device_plan_names_known_recipes_with_valid_flags(plan):
+    """A plan is read on the device machine, where a typo costs a machine start: check it here."""
+    from training.__main__ import build_config
+    from training.recipes import RECIPES
+
+    lines = [ln.split("#")[0].split() for ln in plan.read_text().splitlines()]
+    runs = [words for words in lines if words]
+    assert runs, f"{plan.name} plans no run"
+    names = [name for name, *_ in runs]
+    assert len(set(names)) == len(names), f"{plan.name}: a recipe twice would share runs/<recipe>"
+    for name, *flags in runs:
+        assert name in RECIPES, f"{plan.name}: no recipe {name}"
+        cfg, publish = build_config(name, [f for f in flags if f != "--half"] + ["--no-publish"])
+        assert cfg.model_id == name and not publish
