@@ -28,17 +28,22 @@ from gan_models.service import ALL_CLASSES, AUTO_IDENTITY, INPUT_KINDS, NO_MODEL
 from gan_models.settings import Settings, settings_from_env  # noqa: E402
 
 DICE_JS = "() => Math.floor(Math.random() * 4294967296)"  # a seed in 0..2**32-1
-CSS = ".pixelated img { image-rendering: pixelated; } #notice { font-size: 1.05em; }"
+CSS = (
+    ".pixelated img { image-rendering: pixelated; } #notice { font-size: 1.05em; }"
+    # Gradio gives a gallery column at least 100 px: 8 of them overflowed a laptop's half page
+    " .fit-width .grid-container { grid-template-columns: repeat(var(--grid-cols), minmax(0, 1fr)) !important;"
+    " grid-auto-rows: auto !important; grid-template-rows: none !important; }"
+)
 
 
 def seed_box(label: str = "Seed") -> gr.Number:
-    return gr.Number(0, label=label, precision=0, info="0 to 4,294,967,295", min_width=120)
-
-
-def dice(seed: gr.Number) -> None:
-    gr.Button("Random", scale=0, min_width=80).click(
-        None, None, seed, js=DICE_JS, api_visibility="private", queue=False
-    )
+    """A seed field with a button beside it that rolls a random one (in the browser, no request)."""
+    with gr.Row(equal_height=True):
+        seed = gr.Number(0, label=label, precision=0, info="0 to 4,294,967,295", min_width=120)
+        gr.Button("Random", scale=0, min_width=80).click(
+            None, None, seed, js=DICE_JS, api_visibility="private", queue=False
+        )
+    return seed
 
 
 def class_dropdown(gallery: Gallery, model_id, label: str = "Class", auto: str = ALL_CLASSES) -> gr.Dropdown:
@@ -54,6 +59,26 @@ def follow_classes(gallery: Gallery, model: gr.Dropdown, classes: gr.Dropdown, a
         return gr.Dropdown(choices=choices, value=value, visible=visible)
 
     model.change(refresh, model, classes, api_visibility="private", queue=False)
+
+
+def shown_image(label: str, elem_id: str, pixelated: bool = True) -> gr.Image:
+    """An output image, sent as PNG; ``pixelated``: small samples scale up as crisp pixels, not blurred."""
+    return gr.Image(
+        elem_id=elem_id, label=label, format="png", interactive=False, elem_classes="pixelated" if pixelated else None
+    )
+
+
+def shown_gallery(label: str, columns: int, elem_id: str | None = None, pixelated: bool = True) -> gr.Gallery:
+    """Output images one by one, each opens full size with a download button."""
+    return gr.Gallery(
+        label=label,
+        columns=columns,
+        elem_id=elem_id,
+        format="png",
+        height="auto",
+        fit_columns=False,
+        elem_classes=["fit-width", "pixelated"] if pixelated else ["fit-width"],
+    )
 
 
 def first(ids: list[str]) -> str | None:
@@ -133,39 +158,18 @@ def sample_tab(gallery: Gallery, q: Queues) -> None:
     with gr.Row():
         with gr.Column(scale=1, min_width=280):
             s_model = gr.Dropdown(samplers, value=first(samplers), label="Model")
-            with gr.Row(equal_height=True):
-                s_seed = seed_box()
-                dice(s_seed)
+            s_seed = seed_box()
             s_count = gr.Slider(1, inputs.MAX_COUNT, value=16, step=1, label="Count")
             s_class = class_dropdown(gallery, first(samplers))
             s_trunc = gr.Slider(0, inputs.MAX_TRUNCATION, value=0, step=0.05, label="Truncation (0 = off)")
             s_go = gr.Button("Sample", variant="primary")
             s_cmp = gr.Button("Same seed through every model of this data set")
         with gr.Column(scale=2):
-            s_grid = gr.Image(
-                elem_id="sample-grid",
-                label="Grid",
-                elem_classes="pixelated",
-                format="png",
-                interactive=False,
-            )
-            s_gallery = gr.Gallery(
-                fit_columns=False,
-                elem_id="sample-gallery",
-                label="Single images (open one to download it)",
-                columns=8,
-                format="png",
-                height="auto",
-                elem_classes="pixelated",
-            )
+            s_grid = shown_image("Grid", "sample-grid")
+            s_gallery = shown_gallery("Single images (open one to download it)", 8, "sample-gallery")
             s_recipe = gr.JSON(label="Reproduction recipe")
-            s_cmp_gallery = gr.Gallery(
-                fit_columns=False,
-                elem_id="compare-gallery",
-                label="Same seed through every model of the data set",
-                columns=2,
-                format="png",
-                height="auto",
+            s_cmp_gallery = shown_gallery(
+                "Same seed through every model of the data set", 2, "compare-gallery", pixelated=False
             )
             s_cmp_recipe = gr.JSON(label="Recipes of the comparison")
     follow_classes(gallery, s_model, s_class)
@@ -198,12 +202,8 @@ def interpolate_tab(gallery: Gallery, q: Queues) -> None:
     with gr.Row():
         with gr.Column(scale=1, min_width=280):
             i_model = gr.Dropdown(samplers, value=first(samplers), label="Model")
-            with gr.Row(equal_height=True):
-                i_seed_a = seed_box("Seed A")
-                dice(i_seed_a)
-            with gr.Row(equal_height=True):
-                i_seed_b = seed_box("Seed B")
-                dice(i_seed_b)
+            i_seed_a = seed_box("Seed A")
+            i_seed_b = seed_box("Seed B")
             i_steps = gr.Slider(inputs.MIN_STEPS, inputs.MAX_STEPS, value=10, step=1, label="Steps")
             i_method = gr.Radio(["slerp", "lerp"], value="slerp", label="Path")
             i_class = class_dropdown(gallery, first(samplers))
@@ -213,13 +213,7 @@ def interpolate_tab(gallery: Gallery, q: Queues) -> None:
                     i_face_b = gr.Image(type="filepath", label="Face B", sources=["upload", "clipboard"])
             i_go = gr.Button("Interpolate", variant="primary")
         with gr.Column(scale=2):
-            i_strip = gr.Image(
-                elem_id="interp-strip",
-                label="Strip",
-                elem_classes="pixelated",
-                format="png",
-                interactive=False,
-            )
+            i_strip = shown_image("Strip", "interp-strip")
             i_gif = gr.Image(elem_id="interp-gif", label="Animated GIF (download)", type="filepath", interactive=False)
             i_recipe = gr.JSON(label="Reproduction recipe")
     follow_classes(gallery, i_model, i_class)
@@ -250,38 +244,17 @@ def swap_tab(gallery: Gallery, q: Queues) -> None:
                 format="png",
                 sources=["upload", "clipboard"],
             )
-            with gr.Row(equal_height=True):
-                f_seed = seed_box()
-                dice(f_seed)
+            f_seed = seed_box()
             f_identity = class_dropdown(gallery, first(faces), "The face's own identity", AUTO_IDENTITY)
             f_count = gr.Slider(1, inputs.MAX_COUNT, value=8, step=1, label="Faces of one identity")
             f_sample = gr.Button("Use a generated sample")
             f_go = gr.Button("Swap identities", variant="primary")
         with gr.Column(scale=2):
-            f_recon = gr.Image(
-                elem_id="swap-recon",
-                label="Input | reconstruction",
-                elem_classes="pixelated",
-                format="png",
-                interactive=False,
+            f_recon = shown_image("Input | reconstruction", "swap-recon")
+            f_swaps = shown_gallery(
+                "Same z under every identity (reference | swapped)", 6, "swap-gallery", pixelated=False
             )
-            f_swaps = gr.Gallery(
-                fit_columns=False,
-                elem_id="swap-gallery",
-                label="Same z under every identity (reference | swapped)",
-                columns=6,
-                format="png",
-                height="auto",
-            )
-            f_vary = gr.Gallery(
-                fit_columns=False,
-                elem_id="vary-gallery",
-                label="One identity under many z",
-                columns=8,
-                format="png",
-                height="auto",
-                elem_classes="pixelated",
-            )
+            f_vary = shown_gallery("One identity under many z", 8, "vary-gallery")
             f_info = gr.JSON(label="Identity and recipe")
     follow_classes(gallery, f_model, f_identity, AUTO_IDENTITY)
 
@@ -339,39 +312,13 @@ def pix2pix_tab(gallery: Gallery, q: Queues) -> None:
                         p_up_go = gr.Button("Translate", variant="primary")
             p_dropout = gr.Checkbox(False, label="Test-time dropout (a different photo per draw)")
             p_draws = gr.Slider(1, inputs.MAX_DRAWS, value=6, step=1, label="Draws (with dropout)")
-            with gr.Row(equal_height=True):
-                p_seed = seed_box()
-                dice(p_seed)
+            p_seed = seed_box()
         with gr.Column(scale=2):
             with gr.Row():
-                p_cond = gr.Image(
-                    elem_id="p2p-cond",
-                    label="What the model sees",
-                    elem_classes="pixelated",
-                    format="png",
-                    interactive=False,
-                )
-                p_out = gr.Image(
-                    elem_id="p2p-out",
-                    label="Translated photo",
-                    elem_classes="pixelated",
-                    format="png",
-                    interactive=False,
-                )
-                p_std = gr.Image(
-                    elem_id="p2p-std",
-                    label="Per-pixel spread of the draws (std)",
-                    format="png",
-                    interactive=False,
-                )
-            p_gallery = gr.Gallery(
-                fit_columns=False,
-                label="Draws",
-                columns=6,
-                format="png",
-                height="auto",
-                elem_classes="pixelated",
-            )
+                p_cond = shown_image("What the model sees", "p2p-cond")
+                p_out = shown_image("Translated photo", "p2p-out")
+                p_std = shown_image("Per-pixel spread of the draws (std)", "p2p-std", pixelated=False)
+            p_gallery = shown_gallery("Draws", 6)
             p_info = gr.JSON(label="Recipe")
     p_model.change(gallery.default_kind, p_model, p_kind, api_visibility="private", queue=False)
     outputs = [p_cond, p_out, p_gallery, p_std, p_info]
@@ -423,7 +370,7 @@ def replay_section(gallery: Gallery, q: Queues) -> None:
                 m_play = gr.Button("▶ Play")
             m_counts = gr.JSON(label="Counters: modes captured, share of high-quality samples")
         with gr.Column(scale=3):
-            m_plot = gr.Image(elem_id="modes-plot", label="Replay", format="png", interactive=False)
+            m_plot = shown_image("Replay", "modes-plot", pixelated=False)
 
     def snapshot_slider(mixture):
         last = max(gallery.snapshots(mixture) - 1, 1)
@@ -455,13 +402,11 @@ def live_section(gallery: Gallery, q: Queues) -> None:
             l_pack = gr.Slider(1, inputs.LIVE_MAX_PACK, value=1, step=1, label="Packing")
             l_steps = gr.Slider(50, inputs.LIVE_MAX_STEPS, value=500, step=50, label="Steps", elem_id="live-steps")
             l_lr = gr.Number(1e-3, label="Learning rate", info="(0, 0.01]")
-            with gr.Row(equal_height=True):
-                l_seed = seed_box()
-                dice(l_seed)
+            l_seed = seed_box()
             l_go = gr.Button("Train live", variant="primary")
             l_counts = gr.JSON(label="Live counters", elem_id="live-counts")
         with gr.Column(scale=3):
-            l_plot = gr.Image(elem_id="live-plot", label="Live run", format="png", interactive=False)
+            l_plot = shown_image("Live run", "live-plot", pixelated=False)
 
     def do_live(mixture, loss, pack, steps, lr, seed, request: gr.Request):
         yield from gallery.live(mixture, loss, pack, steps, lr, seed, is_api_call(request))
@@ -495,7 +440,7 @@ def histogram_section(gallery: Gallery) -> None:
             h_go = gr.Button("Show histogram")
             h_info = gr.JSON(label="Coverage")
         with gr.Column(scale=3):
-            h_plot = gr.Image(elem_id="histogram-plot", label="Mode histogram", format="png", interactive=False)
+            h_plot = shown_image("Mode histogram", "histogram-plot", pixelated=False)
     h_go.click(gallery.mode_histogram, h_model, [h_plot, h_info], api_name="mode_histogram", preprocess=False)
 
 
@@ -514,27 +459,18 @@ def geometry_section(gallery: Gallery, q: Queues) -> None:
             r_go = gr.Button("Where the Jacobian loses rank", variant="primary")
             r_info = gr.JSON(label="Share of 2,500 latents at each rank")
         with gr.Column(scale=3):
-            r_plot = gr.Image(
-                elem_id="rank-plot", label="Rank of dG/dz over the latents", format="png", interactive=False
-            )
+            r_plot = shown_image("Rank of dG/dz over the latents", "rank-plot", pixelated=False)
     r_go.click(gallery.jacobian_map, r_mixture, [r_plot, r_info], api_name="jacobian_map", **q.raw)
 
     with gr.Row():
         with gr.Column(scale=1, min_width=260):
             j_model = gr.Dropdown(samplers, value=first(samplers), label="Model")
-            with gr.Row(equal_height=True):
-                j_seed = seed_box()
-                dice(j_seed)
+            j_seed = seed_box()
             j_class = class_dropdown(gallery, first(samplers))
             j_go = gr.Button("Compute the spectrum", variant="primary")
             j_info = gr.JSON(label="Numerical rank")
         with gr.Column(scale=3):
-            j_plot = gr.Image(
-                elem_id="jacobian-plot",
-                label="Singular values (log scale)",
-                format="png",
-                interactive=False,
-            )
+            j_plot = shown_image("Singular values (log scale)", "jacobian-plot", pixelated=False)
     follow_classes(gallery, j_model, j_class)
 
     def do_jacobian(model, seed, cls, request: gr.Request, progress=gr.Progress()):

@@ -101,6 +101,9 @@ def use_every_tab(page, url: str) -> None:
     page.get_by_role("button", name="Same seed through every model of this data set").click()
     _image_loaded(page, "#compare-gallery")
     assert page.locator("#sample-gallery img").count() >= 16
+    # all 8 columns in view: Gradio's 100 px minimum per column made the 8th overflow at this width
+    fits = "g => { const c = g.querySelector('.grid-container'); return c.scrollWidth <= c.clientWidth; }"
+    assert page.locator("#sample-gallery").evaluate(fits)
     _shot(page, "2-sample")
 
     # 3. Interpolate: the strip and the GIF
