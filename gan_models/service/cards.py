@@ -1,22 +1,13 @@
 """The Gallery tab and the /list_models API: model cards from the manifest, grouped, each with its
-data set's terms, metrics beside the real data's, the commands that made them, and a picture."""
+data set's terms, metrics beside the real data's and the commands that made them."""
 
 from __future__ import annotations
 
 import html
 import json
-import logging
 
-import numpy as np
-
-from .. import ops
-from ..images import grid, hcat, show
-from ..inputs import COVERAGE_POINTS, REFERENCE_SEED
 from ..manifest import ModelEntry
-from ..plots import toy_plot
 from .base import NO_MODELS, GalleryBase
-
-log = logging.getLogger(__name__)
 
 # The Gallery tab's groups of cards, in page order: (heading, one line on what the group is)
 GALLERY_SECTIONS = (
@@ -42,7 +33,7 @@ def _fmt(value) -> str:
 
 
 class CardRequests(GalleryBase):
-    """Model cards. ``card_image`` draws with the collapse tab's replay, so Gallery provides it."""
+    """Model cards from the manifest (their pictures come from ``Gallery.card_image``)."""
 
     def sections(self) -> list[tuple[str, str, list[ModelEntry]]]:
         """Every manifest entry in the Gallery tab's groups (``GALLERY_SECTIONS``; each group in
@@ -149,27 +140,3 @@ class CardRequests(GalleryBase):
         if d["metrics_command"]:
             out.append(f"**Measured with:** `{d['metrics_command']}`")
         return "\n\n".join(out)
-
-    def card_image(self, model_id: str) -> np.ndarray | None:
-        """The card's picture: a sample grid, a translated drawing, or the last 2D snapshot."""
-        model = self.store.models.get(model_id)
-        if model is None:
-            return None
-        try:
-            task = model.entry.task
-            if task in ("sample", "cvae-gan"):
-                n = 16 if model.entry.resolution <= 64 else 8
-                return show(grid(ops.sample(model, n, REFERENCE_SEED), nrow=8))
-            if task == "pix2pix":
-                cond = self.example_condition(model)
-                return show(hcat(cond, ops.translate(model, cond)[0]))
-            if task == "toy2d":
-                traj = self.trajectory(model)
-                mixture = self.mixture_of(model)
-                if traj is None:
-                    points = ops.toy_points(model, COVERAGE_POINTS, REFERENCE_SEED)
-                    return toy_plot([{"points": points, "title": model.id}], mixture)
-                return toy_plot([self._replay_panel(model, traj, -1)], mixture)
-        except Exception:  # a card must never stop the page from building
-            log.exception("card image of %s failed", model_id)
-        return None
