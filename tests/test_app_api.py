@@ -661,3 +661,18 @@ def test_card_folds_its_metrics_table_under_a_summary(tiny_gallery, monkeypatch)
     card = gallery.card_markdown(dataclasses.replace(entry, metrics=metrics))
     folded = card[card.index("<details><summary><b>Metrics</b> (100 samples)</summary>") : card.index("</details>")]
     assert "| inception_score | 7.5 | 9.6 |" in folded and "| kid | 0.01 |  |" in folded
+
+
+def test_mode_histograms_list_the_collapsed_model_first(monkeypatch):
+    """The shipped Stacked MNIST models, fewest modes first, so the histogram opens on the collapse."""
+    from gan_models.manifest import PROJECT_ROOT
+    from gan_models.service import Gallery
+    from gan_models.store import ModelStore
+
+    monkeypatch.setenv("GAN_GALLERY_ROOT", str(PROJECT_ROOT))
+    monkeypatch.delenv("GAN_GALLERY_MANIFEST", raising=False)
+    gallery = Gallery(ModelStore(device="cpu"))
+    ids = gallery.histogram_ids()
+    modes = [gallery.store.entries[i].metrics["values"]["modes"] for i in ids]
+    assert "stacked-mnist-dcgan-plain-small-d" in ids and modes == sorted(modes)
+    assert ids[0] == "stacked-mnist-dcgan-plain-small-d" and modes[0] < 990 <= modes[-1]

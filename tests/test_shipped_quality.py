@@ -36,6 +36,10 @@ PIX2PIX_ABLATION = {"celeb24-pix2pix-edges": "celeb24-unet-l1-edges", "facades-p
 PIX2PIX_NOISE_CEILING = 1.5
 TOY_STABLE = {"ring-gan-stable": 0.95, "grid-gan-stable": 0.90}  # all modes, and this share of high quality
 TOY_PLAIN = {"ring-gan-plain": "ring-gan-stable", "grid-gan-plain": "grid-gan-stable"}  # run shown beside it
+# Stacked MNIST: the packed runs keep >= 990 of 1,000 modes with KL <= 0.1; against a quarter-width D
+# the plain run must collapse (the full-width plain run keeps its modes: the README shows it, no bar)
+STACKED_STABLE = ("stacked-mnist-dcgan-stable", "stacked-mnist-dcgan-stable-small-d")
+STACKED_PLAIN = {"stacked-mnist-dcgan-plain-small-d": "stacked-mnist-dcgan-stable-small-d"}  # run shown beside it
 # colour DCGANs, which the issue asks to measure without a bar: the gallery's own "not collapsed"
 # bars. Faces: recall and coverage in faces-classifier features (real vs real: 0.84 and 1.00).
 # Emoji: feature diversity at least 70% of held-out emoji's, few near-copies of training emoji, and
@@ -82,10 +86,15 @@ def check_bars(model_id: str, m: dict, measured) -> None:
         assert v["feature_diversity"] >= bar["diversity_share"] * m["reference"]["feature_diversity"]
         assert v["near_copy_fraction"] <= bar["near_copy_fraction"]
         assert 1 / bar["sharpness_factor"] <= v["sharpness_ratio"] <= bar["sharpness_factor"]
-    elif model_id == "stacked-mnist-dcgan-stable":
+    elif model_id in STACKED_STABLE:
         assert m["samples"] >= 26_000
         assert v["modes"] >= 990
         assert v["kl"] <= 0.1
+    elif model_id in STACKED_PLAIN:  # the same networks without packing: their collapse, measured
+        assert m["samples"] >= 26_000
+        assert v["modes"] < 990 and v["kl"] > 0.1
+        if STACKED_PLAIN[model_id] in SHIPPED:
+            assert v["modes"] < measured(STACKED_PLAIN[model_id])["values"]["modes"]
 
 
 def recorded_settings(model_id: str, metrics: dict) -> tuple[int | None, int]:
@@ -183,6 +192,12 @@ def _metrics(values: dict, **extra) -> dict:
             {"modes": 21.4, "total_modes": 25, "full_rank": 0.87},
             {"modes": 25, "total_modes": 25, "full_rank": 0.87},
         ),
+        ("stacked-mnist-dcgan-stable", {"modes": 1000, "kl": 0.08}, {"modes": 1000, "kl": 0.12}),
+        ("stacked-mnist-dcgan-stable", {"modes": 995, "kl": 0.08}, {"modes": 985, "kl": 0.08}),
+        # the plain run: collapsed by both counts, and fewer modes than the packed run's
+        ("stacked-mnist-dcgan-stable-small-d", {"modes": 1000, "kl": 0.08}, {"modes": 1000, "kl": 0.13}),
+        ("stacked-mnist-dcgan-plain-small-d", {"modes": 1, "kl": 6.9}, {"modes": 1000, "kl": 0.06}),
+        ("stacked-mnist-dcgan-plain-small-d", {"modes": 985, "kl": 0.2}, {"modes": 985, "kl": 0.09}),
         ("celeb24-dcgan", {"recall": 0.4, "coverage": 0.6}, {"recall": 0.4, "coverage": 0.45}),
         # pix2pix: at least 0.8, above its ablation's 0.9, and not noise; the ablation: not noise
         ("celeb24-pix2pix-edges", {"sharpness_ratio": 1.1}, {"sharpness_ratio": 0.85}),
@@ -202,9 +217,9 @@ def _metrics(values: dict, **extra) -> dict:
 )
 def test_the_bars_can_fail(model_id, good, bad):
     """The bar checks themselves, on made-up numbers (runs without any shipped model)."""
-    extra = {"details": {"per_seed": []}, "reference": {"feature_diversity": 10.0}}
-    # what a plain 2D run, or a pix2pix model, is compared with
-    other = _metrics({"full_rank": 1.0, "sharpness_ratio": 0.9})
+    extra = {"details": {"per_seed": []}, "reference": {"feature_diversity": 10.0}, "samples": 26_000}
+    # what a plain run (2D or Stacked MNIST), or a pix2pix model, is compared with
+    other = _metrics({"full_rank": 1.0, "sharpness_ratio": 0.9, "modes": 1000})
     check_bars(model_id, _metrics(good, **extra), lambda _: other)
     with pytest.raises(AssertionError):
         check_bars(model_id, _metrics(bad, **extra), lambda _: other)
@@ -236,3 +251,11 @@ def test_pix2pix_must_beat_its_ablation(monkeypatch):
     with pytest.raises(AssertionError):
         check_bars("facades-pix2pix", model, lambda _: ablation)
     check_bars("facades-pix2pix", _metrics({"sharpness_ratio": 0.95}), lambda _: ablation)
+
+
+def test_a_plain_stacked_run_must_keep_fewer_modes_than_its_packed_run(monkeypatch):
+    monkeypatch.setitem(globals(), "SHIPPED", ["stacked-mnist-dcgan-stable-small-d"])
+    plain = _metrics({"modes": 900, "kl": 0.5}, samples=26_000)
+    check_bars("stacked-mnist-dcgan-plain-small-d", plain, lambda _: _metrics({"modes": 1000}))
+    with pytest.raises(AssertionError):
+        check_bars("stacked-mnist-dcgan-plain-small-d", plain, lambda _: _metrics({"modes": 880}))

@@ -210,7 +210,9 @@ class CollapseRequests(GalleryBase):
             yield toy_plot([{"points": rec["points"], "title": title}], mixture), counters
 
     def histogram_ids(self) -> list[str]:
-        return [e.id for e in self.store.entries.values() if (e.metrics.get("details") or {}).get("mode_histogram")]
+        """Models with a recorded mode histogram, fewest modes first: the collapse opens the list."""
+        entries = [e for e in self.store.entries.values() if (e.metrics.get("details") or {}).get("mode_histogram")]
+        return [e.id for e in sorted(entries, key=lambda e: e.metrics.get("values", {}).get("modes", float("inf")))]
 
     @plain_errors("the histogram", slot=False)
     def mode_histogram(self, model_id) -> tuple[np.ndarray, dict]:
