@@ -102,15 +102,18 @@ def rank_plot(panels: list[dict], mixture: str) -> np.ndarray:
     return _render(fig)
 
 
-def spectrum_plot(values: np.ndarray, tol: float, rank: int, title: str) -> np.ndarray:
+def spectrum_plot(curves: list[tuple[str, np.ndarray, float, int]], title: str) -> np.ndarray:
+    """Singular values of one or more generators' dG/dz on one log axis: (name, values, rank
+    tolerance, numerical rank) each, its tolerance dashed in the curve's colour."""
     fig = _figure(6.4, 3.8)
     ax = fig.add_subplot(1, 1, 1)
-    k = np.arange(1, len(values) + 1)
-    ax.semilogy(k, np.maximum(values, 1e-30), "o-", ms=3, lw=1)
-    ax.axhline(tol, color="tab:red", ls="--", lw=1, label=f"rank tolerance {tol:.2e}")
+    for (name, values, tol, rank), colour in zip(curves, ("tab:blue", "tab:orange"), strict=False):
+        k = np.arange(1, len(values) + 1)
+        ax.semilogy(k, np.maximum(values, 1e-30), "o-", ms=3, lw=1, color=colour, label=f"{name}: rank {rank}")
+        ax.axhline(tol, color=colour, ls="--", lw=1, label=f"its rank tolerance {tol:.2e}")
     ax.set_xlabel("index of singular value (largest first)")
     ax.set_ylabel("singular value of dG/dz (log)")
-    ax.set_title(f"{title}: numerical rank {rank} of {len(values)}", fontsize=10)
+    ax.set_title(title, fontsize=10)
     ax.legend(fontsize=8)
     ax.grid(True, which="both", alpha=0.3)
     fig.tight_layout()

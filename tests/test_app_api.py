@@ -388,6 +388,21 @@ def test_jacobian_spectrum_matches_the_library(client, library):
     assert info["numerical_rank"] == sum(v > info["tolerance"] for v in values)
 
 
+def test_jacobian_spectrum_beside_a_second_generator(client, library):
+    """The comparison model at the same seed: its own spectrum and rank, in the class the first
+    one asked for where it has that class, else its first class (as with no class asked)."""
+    _, info = client.predict("tiny-cvaegan", 9, "Cy", "tiny-digits", api_name="/jacobian_spectrum")
+    other = info["compared_with"]
+    expected = library.jacobian_spectrum(library.load_model("tiny-digits", "cpu"), 9).numpy()
+    assert other["model"] == "tiny-digits" and other["seed"] == 9
+    assert other["singular_values"] == pytest.approx(expected.tolist(), rel=1e-4, abs=1e-7)
+    assert other["largest"] == pytest.approx(other["singular_values"][0])
+    assert other["numerical_rank"] == sum(v > other["tolerance"] for v in other["singular_values"])
+    assert info["singular_values"] != other["singular_values"]
+    _, alone = client.predict("tiny-cvaegan", 9, "Cy", "(none)", api_name="/jacobian_spectrum")
+    assert "compared_with" not in alone and alone["singular_values"] == info["singular_values"]
+
+
 # --------------------------------------------------------------------------- bad inputs
 
 
@@ -440,6 +455,8 @@ BAD = [
     ("/train_live", ("ring", "rainbow", 1, 100, 0.001, 0), "loss must be one of"),
     ("/train_live", ("ring", "gan", 1, 100, 0.5, 0), "learning rate must be in (0, 0.01]"),
     ("/jacobian_spectrum", ("tiny-toy", 0, None), "is a toy2d model"),
+    ("/jacobian_spectrum", ("tiny-digits", 0, None, "tiny-toy"), "is a toy2d model"),
+    ("/jacobian_spectrum", ("tiny-digits", 0, None, "nope"), "unknown model 'nope'"),
     ("/mode_histogram", ("tiny-digits",), "no mode histogram recorded for 'tiny-digits'"),
 ]
 
@@ -676,3 +693,22 @@ def test_mode_histograms_list_the_collapsed_model_first(monkeypatch):
     modes = [gallery.store.entries[i].metrics["values"]["modes"] for i in ids]
     assert "stacked-mnist-dcgan-plain-small-d" in ids and modes == sorted(modes)
     assert ids[0] == "stacked-mnist-dcgan-plain-small-d" and modes[0] < 990 <= modes[-1]
+
+
+def test_the_spectrum_opens_on_the_collapsed_generator_and_its_twin(monkeypatch):
+    """The shipped Stacked MNIST pair: the page's defaults, and the contraction the page states
+    (the collapsed generator's largest singular value under a quarter of its packed twin's)."""
+    from gan_models.manifest import PROJECT_ROOT
+    from gan_models.service import Gallery
+    from gan_models.store import ModelStore
+
+    monkeypatch.setenv("GAN_GALLERY_ROOT", str(PROJECT_ROOT))
+    monkeypatch.delenv("GAN_GALLERY_MANIFEST", raising=False)
+    pair = ["stacked-mnist-dcgan-plain-small-d", "stacked-mnist-dcgan-stable-small-d"]
+    gallery = Gallery(ModelStore(device="cpu", only=[*pair, "stacked-mnist-dcgan-plain"]))
+    gallery.load()
+    assert gallery.collapse_pair() == tuple(pair)
+    for seed in range(4):
+        _, info = gallery.jacobian(pair[0], seed, None, pair[1])
+        assert info["numerical_rank"] == info["z_dim"]  # no rank lost ...
+        assert info["largest"] < 0.25 * info["compared_with"]["largest"], seed  # ... but contracted

@@ -439,8 +439,13 @@ TABLE: dict[str, tuple[tuple, dict[int, tuple[str, list]]]] = {
     "/mode_histogram": (("tiny-colour",), {0: ("model", [None, "nope", 7, "tiny-digits"])}),
     "/jacobian_map": (("ring",), {0: ("mixture", ["spiral", None, 7, ["ring"]])}),
     "/jacobian_spectrum": (
-        ("tiny-digits", 1, None),
-        {0: ("model", [*MODELS, "tiny-pix2pix"]), 1: ("seed", SEEDS), 2: ("class", CLASSES)},
+        ("tiny-digits", 1, None, "tiny-colour"),
+        {
+            0: ("model", [*MODELS, "tiny-pix2pix"]),
+            1: ("seed", SEEDS),
+            2: ("class", CLASSES),
+            3: ("model", ["nope", 7, "../weights/tiny-digits", ["tiny-digits"], "tiny-pix2pix"]),
+        },
     ),
 }
 

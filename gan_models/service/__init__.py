@@ -11,8 +11,8 @@ and the server keeps serving.
 module (``cards``, ``sample``, ``faces``, ``pix2pix``, ``collapse``), and ``gallery.Gallery`` joins them.
 """
 
-from .base import ALL_CLASSES, AUTO_IDENTITY, NO_MODELS
+from .base import ALL_CLASSES, AUTO_IDENTITY, NO_COMPARISON, NO_MODELS
 from .gallery import Gallery
 from .pix2pix import INPUT_KINDS
 
-__all__ = ["ALL_CLASSES", "AUTO_IDENTITY", "INPUT_KINDS", "NO_MODELS", "Gallery"]
+__all__ = ["ALL_CLASSES", "AUTO_IDENTITY", "INPUT_KINDS", "NO_COMPARISON", "NO_MODELS", "Gallery"]

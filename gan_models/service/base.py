@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 
 ALL_CLASSES = "(every class)"  # class dropdown: cycle through the classes
 AUTO_IDENTITY = "(predicted)"  # identity dropdown: ask an identity classifier
+NO_COMPARISON = "(none)"  # comparison dropdown: one model alone
 NO_MODELS = "No models published yet; train with `python -m training --list`."
 
 MIN_FREE_BYTES = 32 * 2**20  # a temporary folder with less room than this counts as full

@@ -29,7 +29,7 @@ from ..inputs import (
 from ..mixtures import MIXTURES, mode_coverage
 from ..plots import histogram_plot, rank_plot, spectrum_plot, toy_plot
 from ..store import LoadedModel
-from .base import GalleryBase, no_progress
+from .base import NO_COMPARISON, GalleryBase, no_progress
 
 _GLOBAL_RNG_LOCK = threading.Lock()  # around the few steps that seed torch's global RNG
 
@@ -214,6 +214,14 @@ class CollapseRequests(GalleryBase):
         entries = [e for e in self.store.entries.values() if (e.metrics.get("details") or {}).get("mode_histogram")]
         return [e.id for e in sorted(entries, key=lambda e: e.metrics.get("values", {}).get("modes", float("inf")))]
 
+    def collapse_pair(self) -> tuple[str | None, str | None]:
+        """The loaded image generator with the fewest recorded modes and its stabilised twin (the
+        recipes name a pair ``...-plain...`` and ``...-stable...``), for the spectrum's defaults."""
+        samplers = self.ids("sample", "cvae-gan")
+        collapsed = next((i for i in self.histogram_ids() if i in samplers), None)
+        twin = collapsed.replace("-plain", "-stable") if collapsed and "-plain" in collapsed else None
+        return collapsed, twin if twin in samplers else None
+
     @plain_errors("the histogram", slot=False)
     def mode_histogram(self, model_id) -> tuple[np.ndarray, dict]:
         """The Stacked MNIST mode histogram a model's evaluation recorded."""
@@ -252,26 +260,39 @@ class CollapseRequests(GalleryBase):
         return histogram_plot(counts, title), summary
 
     @plain_errors("the Jacobian spectrum")
-    def jacobian(self, model_id, seed, class_name=None, api: bool = True, progress=no_progress):
-        """Singular values of dG/dz at one seed -> (log plot, values and numerical rank)."""
+    def jacobian(self, model_id, seed, class_name=None, compare_with=None, api=True, progress=no_progress):
+        """Singular values of dG/dz at one seed -> (log plot, values and numerical rank), beside
+        those of a second generator at the same seed when ``compare_with`` names one (a collapsed
+        run and its stabilised twin: the collapsed one is contracted, not only rank-deficient)."""
         model = self.model(model_id, "sample", "cvae-gan")
+        other = None if compare_with in (None, "", NO_COMPARISON) else self.model(compare_with, "sample", "cvae-gan")
         seed = check_seed(seed, api)
         label = self.class_index(model, class_name)
         progress(0.2, desc="differentiating the generator")
+        info = self._spectrum(model, seed, label)
+        curves = [(model.id, np.array(info["singular_values"]), info["tolerance"], info["numerical_rank"])]
+        if other is not None:
+            # the same class where the other model has it, otherwise its classes by seed
+            names = other.entry.class_names
+            other_label = names.index(info["class"]) if info["class"] in names else None
+            info["compared_with"] = self._spectrum(other, seed, other_label)
+            c = info["compared_with"]
+            curves.append((other.id, np.array(c["singular_values"]), c["tolerance"], c["numerical_rank"]))
+        return spectrum_plot(curves, f"dG/dz at seed {seed}"), info
+
+    def _spectrum(self, model: LoadedModel, seed: int, label: int | None) -> dict:
         values = ops.jacobian_spectrum(model, seed, label=label).double()
         outputs = model.entry.resolution**2 * model.entry.channels
         ranks, tol = ops.numerical_ranks(values[None], outputs)  # numpy's matrix_rank rule for float32
-        rank, values = int(ranks[0]), values.numpy()
-        plot = spectrum_plot(values, tol, rank, f"{model.id}, seed {seed}")
-        info = {
+        return {
             "model": model.id,
             "revision": self.revision(model.entry),
             "seed": seed,
             "class": model.entry.class_names[label or 0] if model.entry.class_names else None,
             "z_dim": len(values),
             "outputs": outputs,
-            "numerical_rank": rank,
+            "numerical_rank": int(ranks[0]),
             "tolerance": tol,
+            "largest": float(values[0]),
             "singular_values": [float(v) for v in values],
         }
-        return plot, info
