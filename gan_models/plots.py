@@ -125,8 +125,13 @@ def histogram_plot(counts: np.ndarray, title: str) -> np.ndarray:
     ax = fig.add_subplot(1, 1, 1)
     ax.bar(np.arange(len(counts)), counts, width=1.0, color="tab:blue")
     ax.axhline(counts.sum() / len(counts), color="tab:red", ls="--", lw=1, label="uniform")
+    missing = np.flatnonzero(counts == 0)
+    if len(missing):  # a collapsed generator's empty modes, which bars of height 0 would not show
+        ax.plot(missing, np.zeros(len(missing)), "|", color="tab:red", ms=8, label=f"missing modes ({len(missing):,})")
+    # symlog: one mode holding every sample and the uniform count (26 of 26,000) both stay in view
+    ax.set_yscale("symlog", linthresh=1)
     ax.set_xlabel("mode (3-digit number)")
-    ax.set_ylabel("samples")
+    ax.set_ylabel("samples (symlog)")
     ax.set_title(title, fontsize=10)
     ax.legend(fontsize=8)
     fig.tight_layout()
