@@ -194,8 +194,8 @@ def _metrics(values: dict, **extra) -> dict:
         ),
         ("stacked-mnist-dcgan-stable", {"modes": 1000, "kl": 0.08}, {"modes": 1000, "kl": 0.12}),
         ("stacked-mnist-dcgan-stable", {"modes": 995, "kl": 0.08}, {"modes": 985, "kl": 0.08}),
-        # the plain run: collapsed by both counts, and fewer modes than the packed run's
         ("stacked-mnist-dcgan-stable-small-d", {"modes": 1000, "kl": 0.08}, {"modes": 1000, "kl": 0.13}),
+        # the plain small-D run: collapsed by both counts, and fewer modes than the packed run's
         ("stacked-mnist-dcgan-plain-small-d", {"modes": 1, "kl": 6.9}, {"modes": 1000, "kl": 0.06}),
         ("stacked-mnist-dcgan-plain-small-d", {"modes": 985, "kl": 0.2}, {"modes": 985, "kl": 0.09}),
         ("celeb24-dcgan", {"recall": 0.4, "coverage": 0.6}, {"recall": 0.4, "coverage": 0.45}),

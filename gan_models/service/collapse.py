@@ -270,14 +270,14 @@ class CollapseRequests(GalleryBase):
         label = self.class_index(model, class_name)
         progress(0.2, desc="differentiating the generator")
         info = self._spectrum(model, seed, label)
-        curves = [(model.id, np.array(info["singular_values"]), info["tolerance"], info["numerical_rank"])]
+        spectra = [info]
         if other is not None:
             # the same class where the other model has it, otherwise its classes by seed
             names = other.entry.class_names
             other_label = names.index(info["class"]) if info["class"] in names else None
             info["compared_with"] = self._spectrum(other, seed, other_label)
-            c = info["compared_with"]
-            curves.append((other.id, np.array(c["singular_values"]), c["tolerance"], c["numerical_rank"]))
+            spectra.append(info["compared_with"])
+        curves = [(s["model"], np.array(s["singular_values"]), s["tolerance"], s["numerical_rank"]) for s in spectra]
         return spectrum_plot(curves, f"dG/dz at seed {seed}"), info
 
     def _spectrum(self, model: LoadedModel, seed: int, label: int | None) -> dict:
