@@ -36,10 +36,10 @@ CSS = (
 )
 
 
-def seed_box(label: str = "Seed") -> gr.Number:
+def seed_box(label: str = "Seed", value: int = 0) -> gr.Number:
     """A seed field with a button beside it that rolls a random one (in the browser, no request)."""
     with gr.Row(equal_height=True):
-        seed = gr.Number(0, label=label, precision=0, info="0 to 4,294,967,295", min_width=120)
+        seed = gr.Number(value, label=label, precision=0, info="0 to 4,294,967,295", min_width=120)
         gr.Button("Random", scale=0, min_width=80).click(
             None, None, seed, js=DICE_JS, api_visibility="private", queue=False
         )
@@ -85,6 +85,24 @@ def first(ids: list[str]) -> str | None:
     return ids[0] if ids else None
 
 
+def on_first_open(tab: gr.Tab, show_defaults, inputs: list, outputs: list, **queue) -> None:
+    """Fill ``outputs`` with ``show_defaults(*inputs)`` when a visitor opens ``tab`` and its first
+    output is still empty, so no tab opens on blank plots; its buttons stay the way to change them.
+    (The output itself is the "already shown" flag: a State would hold a heartbeat connection open
+    for every page.) A default that cannot be served (no such model loaded, the server busy) leaves
+    the outputs empty without an error message: the visitor has not asked for anything yet."""
+
+    def fill(shown, *values):
+        if shown is not None:
+            return [gr.skip()] * len(outputs)
+        try:
+            return show_defaults(*values)
+        except gr.Error:
+            return [gr.skip()] * len(outputs)
+
+    tab.select(fill, [outputs[0], *inputs], outputs, api_visibility="private", **queue)
+
+
 @dataclass(frozen=True)
 class Queues:
     """How events queue: model work shares ``concurrency`` slots (one pool for the GPU); replays of
@@ -113,19 +131,19 @@ def build_app(gallery: Gallery, concurrency: int = 2, queue_size: int = 64) -> g
         with gr.Tabs(overflow_behavior="wrap"):
             with gr.Tab("Gallery", id="gallery"):
                 gallery_tab(gallery)
-            with gr.Tab("Sample", id="sample"):
-                sample_tab(gallery, q)
-            with gr.Tab("Interpolate", id="interpolate"):
-                interpolate_tab(gallery, q)
-            with gr.Tab("Face swap", id="swap"):
-                swap_tab(gallery, q)
+            with gr.Tab("Sample", id="sample") as tab:
+                sample_tab(gallery, q, tab)
+            with gr.Tab("Interpolate", id="interpolate") as tab:
+                interpolate_tab(gallery, q, tab)
+            with gr.Tab("Face swap", id="swap") as tab:
+                swap_tab(gallery, q, tab)
             with gr.Tab("Edges → photo", id="pix2pix"):
                 pix2pix_tab(gallery, q)
-            with gr.Tab("Mode collapse", id="modes"):
-                replay_section(gallery, q)
+            with gr.Tab("Mode collapse", id="modes") as tab:
+                replay_section(gallery, q, tab)
                 live_section(gallery, q)
-                histogram_section(gallery)
-                geometry_section(gallery, q)
+                histogram_section(gallery, tab)
+                geometry_section(gallery, q, tab)
         data_endpoints(gallery)
     demo.queue(max_size=queue_size, default_concurrency_limit=concurrency)
     return demo
@@ -152,7 +170,7 @@ def gallery_tab(gallery: Gallery) -> None:
                     )
 
 
-def sample_tab(gallery: Gallery, q: Queues) -> None:
+def sample_tab(gallery: Gallery, q: Queues, tab: gr.Tab) -> None:
     """Seeded samples by class, and one seed through every model of a data set."""
     samplers = gallery.ids("sample", "cvae-gan")
     with gr.Row():
@@ -180,13 +198,9 @@ def sample_tab(gallery: Gallery, q: Queues) -> None:
     def do_compare(model, seed, count, trunc, request: gr.Request, progress=gr.Progress()):
         return gallery.compare(model, seed, count, trunc, is_api_call(request), progress)
 
-    s_go.click(
-        do_sample,
-        [s_model, s_seed, s_count, s_class, s_trunc],
-        [s_grid, s_gallery, s_recipe],
-        api_name="sample",
-        **q.raw,
-    )
+    s_inputs, s_outputs = [s_model, s_seed, s_count, s_class, s_trunc], [s_grid, s_gallery, s_recipe]
+    s_go.click(do_sample, s_inputs, s_outputs, api_name="sample", **q.raw)
+    on_first_open(tab, lambda *args: gallery.sample(*args, api=False), s_inputs, s_outputs, **q.raw)
     s_cmp.click(
         do_compare,
         [s_model, s_seed, s_count, s_trunc],
@@ -196,14 +210,14 @@ def sample_tab(gallery: Gallery, q: Queues) -> None:
     )
 
 
-def interpolate_tab(gallery: Gallery, q: Queues) -> None:
+def interpolate_tab(gallery: Gallery, q: Queues, tab: gr.Tab) -> None:
     """A lerp or slerp path between two seeds (or two encoded faces), as a strip and a GIF."""
     samplers = gallery.ids("sample", "cvae-gan")
     with gr.Row():
         with gr.Column(scale=1, min_width=280):
             i_model = gr.Dropdown(samplers, value=first(samplers), label="Model")
             i_seed_a = seed_box("Seed A")
-            i_seed_b = seed_box("Seed B")
+            i_seed_b = seed_box("Seed B", 1)  # a path from the first open, not one image repeated
             i_steps = gr.Slider(inputs.MIN_STEPS, inputs.MAX_STEPS, value=10, step=1, label="Steps")
             i_method = gr.Radio(["slerp", "lerp"], value="slerp", label="Path")
             i_class = class_dropdown(gallery, first(samplers))
@@ -221,16 +235,13 @@ def interpolate_tab(gallery: Gallery, q: Queues) -> None:
     def do_interpolate(model, a, b, steps, method, cls, fa, fb, request: gr.Request, progress=gr.Progress()):
         return gallery.interpolate(model, a, b, steps, method, cls, fa, fb, is_api_call(request), progress)
 
-    i_go.click(
-        do_interpolate,
-        [i_model, i_seed_a, i_seed_b, i_steps, i_method, i_class, i_face_a, i_face_b],
-        [i_strip, i_gif, i_recipe],
-        api_name="interpolate",
-        **q.raw,
-    )
+    i_inputs = [i_model, i_seed_a, i_seed_b, i_steps, i_method, i_class, i_face_a, i_face_b]
+    i_outputs = [i_strip, i_gif, i_recipe]
+    i_go.click(do_interpolate, i_inputs, i_outputs, api_name="interpolate", **q.raw)
+    on_first_open(tab, lambda *args: gallery.interpolate(*args, api=False), i_inputs, i_outputs, **q.raw)
 
 
-def swap_tab(gallery: Gallery, q: Queues) -> None:
+def swap_tab(gallery: Gallery, q: Queues, tab: gr.Tab) -> None:
     """CVAE-GAN: encode a face to z, then vary the identity with z fixed, and z with the identity fixed."""
     faces = gallery.ids("cvae-gan", encoder=True)
     if not faces:
@@ -265,13 +276,9 @@ def swap_tab(gallery: Gallery, q: Queues) -> None:
         return gallery.swap(model, face, seed, identity, count, is_api_call(request), progress)
 
     f_sample.click(do_generate_face, [f_model, f_seed, f_identity], f_face, api_name="generate_face", **q.raw)
-    f_go.click(
-        do_swap,
-        [f_model, f_face, f_seed, f_identity, f_count],
-        [f_recon, f_swaps, f_vary, f_info],
-        api_name="swap_identity",
-        **q.raw,
-    )
+    f_inputs, f_outputs = [f_model, f_face, f_seed, f_identity, f_count], [f_recon, f_swaps, f_vary, f_info]
+    f_go.click(do_swap, f_inputs, f_outputs, api_name="swap_identity", **q.raw)
+    on_first_open(tab, lambda *args: gallery.swap(*args, api=False), f_inputs, f_outputs, **q.raw)
 
 
 def pix2pix_tab(gallery: Gallery, q: Queues) -> None:
@@ -352,7 +359,7 @@ def pix2pix_tab(gallery: Gallery, q: Queues) -> None:
     )
 
 
-def replay_section(gallery: Gallery, q: Queues) -> None:
+def replay_section(gallery: Gallery, q: Queues, tab: gr.Tab) -> None:
     """Recorded 2D runs, plain vs stabilised, step by step with their mode counters."""
     toys = gallery.mixtures()
     gr.Markdown(
@@ -383,6 +390,7 @@ def replay_section(gallery: Gallery, q: Queues) -> None:
     m_show.click(gallery.mode_coverage, [m_mixture, m_step], [m_plot, m_counts], api_name="mode_coverage", **q.raw)
     m_step.release(gallery.mode_coverage, [m_mixture, m_step], [m_plot, m_counts], api_visibility="private", **q.raw)
     m_play.click(do_play, [m_mixture, m_step], [m_step, m_plot, m_counts], api_name="replay", **q.replay)
+    on_first_open(tab, gallery.mode_coverage, [m_mixture, m_step], [m_plot, m_counts], **q.raw)
 
 
 def live_section(gallery: Gallery, q: Queues) -> None:
@@ -420,7 +428,7 @@ def live_section(gallery: Gallery, q: Queues) -> None:
     )
 
 
-def histogram_section(gallery: Gallery) -> None:
+def histogram_section(gallery: Gallery, tab: gr.Tab) -> None:
     """Stacked MNIST: the shipped models' recorded mode histograms."""
     gr.Markdown(
         "### Stacked MNIST: modes of the shipped models\nThree digits stacked as colour "
@@ -444,9 +452,10 @@ def histogram_section(gallery: Gallery) -> None:
         with gr.Column(scale=3):
             h_plot = shown_image("Mode histogram", "histogram-plot", pixelated=False)
     h_go.click(gallery.mode_histogram, h_model, [h_plot, h_info], api_name="mode_histogram", preprocess=False)
+    on_first_open(tab, gallery.mode_histogram, [h_model], [h_plot, h_info], preprocess=False)
 
 
-def geometry_section(gallery: Gallery, q: Queues) -> None:
+def geometry_section(gallery: Gallery, q: Queues, tab: gr.Tab) -> None:
     """Where dG/dz loses rank: over the 2D runs' latents, and the spectrum of an image generator."""
     samplers, toys = gallery.ids("sample", "cvae-gan"), gallery.mixtures()
     gr.Markdown(
@@ -465,6 +474,7 @@ def geometry_section(gallery: Gallery, q: Queues) -> None:
         with gr.Column(scale=3):
             r_plot = shown_image("Rank of dG/dz over the latents", "rank-plot", pixelated=False)
     r_go.click(gallery.jacobian_map, r_mixture, [r_plot, r_info], api_name="jacobian_map", **q.raw)
+    on_first_open(tab, gallery.jacobian_map, [r_mixture], [r_plot, r_info], **q.raw)
 
     collapsed, twin = gallery.collapse_pair()
     with gr.Row():
@@ -484,6 +494,7 @@ def geometry_section(gallery: Gallery, q: Queues) -> None:
 
     j_inputs = [j_model, j_seed, j_class, j_other]
     j_go.click(do_jacobian, j_inputs, [j_plot, j_info], api_name="jacobian_spectrum", **q.raw)
+    on_first_open(tab, lambda *args: gallery.jacobian(*args, api=False), j_inputs, [j_plot, j_info], **q.raw)
 
 
 def data_endpoints(gallery: Gallery) -> None:

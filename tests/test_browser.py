@@ -54,12 +54,33 @@ def server(tiny_gallery):
 
 
 def _image_loaded(page, selector: str) -> None:
-    """Wait until an <img> under ``selector`` has decoded pixels."""
+    """Wait until an <img> under ``selector`` has decoded pixels (in view: Gradio's images load lazily)."""
+    page.locator(selector).first.scroll_into_view_if_needed()
     page.wait_for_function(
         """sel => [...document.querySelectorAll(sel + ' img')].some(i => i.complete && i.naturalWidth > 0)""",
         arg=selector,
         timeout=TIMEOUT_MS,
     )
+
+
+def _src(page, selector: str) -> str:
+    return page.locator(f"{selector} img").first.get_attribute("src")
+
+
+def _image_replaced(page, selector: str, old_src: str) -> None:
+    """Wait until an <img> under ``selector`` has decoded pixels from another file than ``old_src``:
+    the answer to a click, not the picture the tab opened with."""
+    page.wait_for_function(
+        """([sel, old]) => [...document.querySelectorAll(sel + ' img')]
+            .some(i => i.complete && i.naturalWidth > 0 && i.getAttribute('src') !== old)""",
+        arg=[selector, old_src],
+        timeout=TIMEOUT_MS,
+    )
+
+
+def _field(page, label: str):
+    """The field labelled ``label`` in the open tab (several tabs have a "Seed")."""
+    return page.locator("[role=tabpanel]:visible").get_by_label(label, exact=True)
 
 
 def _tab(page, name: str) -> None:
@@ -93,11 +114,14 @@ def use_every_tab(page, url: str) -> None:
     _image_loaded(page, ".pixelated")
     _shot(page, "1-gallery")
 
-    # 2. Sample: the grid and the single images
+    # 2. Sample: opens on seed 0's grid and single images; another seed replaces them
     _tab(page, "Sample")
-    page.get_by_role("button", name="Sample", exact=True).click()
     _image_loaded(page, "#sample-grid")
     _image_loaded(page, "#sample-gallery")
+    opened = _src(page, "#sample-grid")
+    _field(page, "Seed").fill("5")
+    page.get_by_role("button", name="Sample", exact=True).click()
+    _image_replaced(page, "#sample-grid", opened)
     page.get_by_role("button", name="Same seed through every model of this data set").click()
     _image_loaded(page, "#compare-gallery")
     assert page.locator("#sample-gallery img").count() >= 16
@@ -106,22 +130,28 @@ def use_every_tab(page, url: str) -> None:
     assert page.locator("#sample-gallery").evaluate(fits)
     _shot(page, "2-sample")
 
-    # 3. Interpolate: the strip and the GIF
+    # 3. Interpolate: opens on the path from seed 0 to seed 1, strip and GIF; another path replaces it
     _tab(page, "Interpolate")
-    page.get_by_label("Seed B").fill("1")
-    page.get_by_role("button", name="Interpolate", exact=True).click()
     _image_loaded(page, "#interp-strip")
     _image_loaded(page, "#interp-gif")
+    opened = _src(page, "#interp-strip"), _src(page, "#interp-gif")
+    page.get_by_label("Seed B").fill("2")
+    page.get_by_role("button", name="Interpolate", exact=True).click()
+    _image_replaced(page, "#interp-strip", opened[0])
+    _image_replaced(page, "#interp-gif", opened[1])
     _shot(page, "3-interpolate")
 
-    # 4. Face swap: a generated sample, then every identity
+    # 4. Face swap: opens on seed 0's face under every identity; then another generated sample
     _tab(page, "Face swap")
-    page.get_by_role("button", name="Use a generated sample").click()
-    page.wait_for_timeout(500)
-    page.get_by_role("button", name="Swap identities").click()
     _image_loaded(page, "#swap-recon")
     _image_loaded(page, "#swap-gallery")
     _image_loaded(page, "#vary-gallery")
+    opened = _src(page, "#swap-recon")
+    _field(page, "Seed").fill("3")
+    page.get_by_role("button", name="Use a generated sample").click()
+    page.wait_for_timeout(500)
+    page.get_by_role("button", name="Swap identities").click()
+    _image_replaced(page, "#swap-recon", opened)
     _shot(page, "4-face-swap")
 
     # 5. Edges -> photo: draw a stroke on the sketchpad and translate it
@@ -148,16 +178,21 @@ def use_every_tab(page, url: str) -> None:
     _image_loaded(page, "#p2p-out")
     _shot(page, "5-edges-to-photo")
 
-    # 6. Mode collapse: a replay snapshot, a short live run, the Jacobian's rank map and spectrum
+    # 6. Mode collapse: opens on the end of the replay, the Jacobian's rank map and spectrum; then the
+    # first snapshot, another seed's spectrum and a short live run
     _tab(page, "Mode collapse")
     snapshot = page.locator("#modes-step input[type=range]")
     assert snapshot.input_value() == snapshot.get_attribute("max") != "0"  # opens on the end of training
+    for plot in ("#modes-plot", "#rank-plot", "#jacobian-plot"):
+        _image_loaded(page, plot)
+    opened = _src(page, "#modes-plot"), _src(page, "#jacobian-plot")
+    snapshot.fill("0")
     page.get_by_role("button", name="Show", exact=True).click()
-    _image_loaded(page, "#modes-plot")
+    _image_replaced(page, "#modes-plot", opened[0])
     page.get_by_role("button", name="Where the Jacobian loses rank").click()
-    _image_loaded(page, "#rank-plot")
+    _field(page, "Seed").last.fill("4")
     page.get_by_role("button", name="Compute the spectrum").click()
-    _image_loaded(page, "#jacobian-plot")
+    _image_replaced(page, "#jacobian-plot", opened[1])
     page.locator("#live-steps input[type=number]").fill("100")
     page.locator("#live-steps input[type=number]").press("Enter")
     page.get_by_role("button", name="Train live").click()

@@ -489,6 +489,32 @@ def test_mode_seeking_term_punishes_outputs_that_ignore_z():
     assert (fake.grad[:4] > 0).all() and (fake.grad[4:] < 0).all()
 
 
+def test_top_k_keeps_the_samples_the_discriminator_finds_most_real():
+    scores = torch.tensor([[0.5], [-2.0], [3.0], [1.0], [-0.1], [2.0]], requires_grad=True)
+    kept = losses.top_k(scores, 0.5)
+    assert sorted(kept.tolist()) == [1.0, 2.0, 3.0]
+    assert losses.top_k(scores, 0.01).tolist() == [3.0]  # never empty
+    assert sorted(losses.top_k(scores, 1.0).tolist()) == sorted(scores.flatten().tolist())
+    # G learns from the kept samples only: the dropped ones get no gradient
+    losses.g_loss("ns", kept).backward()
+    assert (scores.grad.flatten()[[1, 4, 0]] == 0).all() and (scores.grad.flatten()[[2, 3, 5]] != 0).all()
+
+
+def test_top_k_fraction_shrinks_by_epoch_to_its_floor(monkeypatch):
+    from training.families.gan import GANFamily
+
+    seen = []
+    monkeypatch.setattr(losses, "top_k", lambda scores, keep: seen.append(keep) or scores)
+    family = GANFamily.__new__(GANFamily)  # the kept fraction needs only the config and the data size
+    family.cfg = GANFamily.config_class(top_k=0.5, top_k_gamma=0.8, pack=1)
+    family.ctx = type("Ctx", (), {"local_batch": 10})()
+    family.data = [0] * 100  # ten steps to an epoch
+    family._d_augmented = lambda fake, y: fake
+    for step in (0, 10, 20, 50):
+        family._g_loss(torch.zeros(4, 1), None, step)
+    assert seen == pytest.approx([1.0, 0.8, 0.64, 0.5])
+
+
 # --- the 2D mode metric ----------------------------------------------------------------------
 
 

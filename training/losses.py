@@ -8,7 +8,7 @@
   and RMSProp, or with the gradient penalty ("wgan-gp", Gulrajani et al. 2017);
 - "hinge": (Lim & Ye 2017; Miyato et al. 2018).
 Regularisers: ``gradient_penalty`` (WGAN-GP), ``r1_penalty`` (Mescheder et al. 2018),
-``clip_weights`` (WGAN).
+``clip_weights`` (WGAN); ``top_k`` picks the generated samples G learns from (Sinha et al. 2020).
 """
 
 from __future__ import annotations
@@ -43,6 +43,16 @@ def g_loss(kind: str, fake: torch.Tensor) -> torch.Tensor:
     if kind in ("wgan", "wgan-gp", "hinge"):
         return -fake.mean()
     raise ValueError(f"unknown loss {kind!r}; one of {KINDS}")
+
+
+def top_k(fake_scores: torch.Tensor, keep: float) -> torch.Tensor:
+    """The ``keep`` fraction of D's scores on generated samples that D finds most real (Top-k
+    training, Sinha et al. 2020): the worst samples' gradients point G across the gaps between
+    modes, so dropping them leaves fewer samples between modes (between digits)."""
+    scores = fake_scores.flatten()
+    if keep >= 1.0:
+        return scores
+    return scores.topk(max(1, round(keep * scores.numel()))).values
 
 
 def gradient_penalty(

@@ -29,6 +29,8 @@ class GANConfig(TrainConfig):
     g_refine: int = 0  # extra 3x3 conv layers per generator resolution
     embed_dim: int = 50  # label embedding size (conditional)
     mode_seeking: float = 0.0  # MSGAN weight: keeps G's output varying with z (for each label) (0: off)
+    top_k: float = 1.0  # smallest fraction of generated samples G learns from (Top-k training; 1: all)
+    top_k_gamma: float = 0.99  # the kept fraction starts at 1 and shrinks by this factor each epoch
     loss: str = "ns"  # minimax | ns | lsgan | wgan | wgan-gp | hinge
     optimizer: str = "adam"  # adam | rmsprop (WGAN with clipping)
     lr_g: float = 2e-4
@@ -128,6 +130,13 @@ class GANFamily(Family):
         penalties (GP, R1) keep reading the plain images."""
         return self._d(diff_augment(x, self.cfg.diff_augment), y)
 
+    def _g_loss(self, fake, y, step: int) -> torch.Tensor:
+        scores = self._d_augmented(fake, y)
+        if self.cfg.top_k < 1.0:
+            epoch = step * self.ctx.local_batch * self.cfg.pack / len(self.data)
+            scores = losses.top_k(scores, max(self.cfg.top_k, self.cfg.top_k_gamma**epoch))
+        return losses.g_loss(self.cfg.loss, scores)
+
     def train_step(self, batch, step: int) -> dict[str, torch.Tensor]:
         cfg, ctx = self.cfg, self.ctx
         D = self.nets["discriminator"]
@@ -154,11 +163,10 @@ class GANFamily(Family):
                 y = None if y is None else y[:half].repeat(2)
                 z = torch.randn(2 * half, cfg.z_dim, device=ctx.device)
                 fake = self._generate(2 * half, y, z)
-                g_loss = losses.g_loss(cfg.loss, self._d_augmented(fake, y))
-                g_loss = g_loss + cfg.mode_seeking * losses.mode_seeking(fake, z)
+                g_loss = self._g_loss(fake, y, step) + cfg.mode_seeking * losses.mode_seeking(fake, z)
             else:
                 fake = self._generate(x.shape[0], y)
-                g_loss = losses.g_loss(cfg.loss, self._d_augmented(fake, y))
+                g_loss = self._g_loss(fake, y, step)
         opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
         opt_g.step()
