@@ -137,8 +137,8 @@ def build_app(gallery: Gallery, concurrency: int = 2, queue_size: int = 64) -> g
                 interpolate_tab(gallery, q, tab)
             with gr.Tab("Face swap", id="swap") as tab:
                 swap_tab(gallery, q, tab)
-            with gr.Tab("Edges → photo", id="pix2pix"):
-                pix2pix_tab(gallery, q)
+            with gr.Tab("Edges → photo", id="pix2pix") as tab:
+                pix2pix_tab(gallery, q, tab)
             with gr.Tab("Mode collapse", id="modes") as tab:
                 replay_section(gallery, q, tab)
                 live_section(gallery, q)
@@ -281,7 +281,7 @@ def swap_tab(gallery: Gallery, q: Queues, tab: gr.Tab) -> None:
     on_first_open(tab, lambda *args: gallery.swap(*args, api=False), f_inputs, f_outputs, **q.raw)
 
 
-def pix2pix_tab(gallery: Gallery, q: Queues) -> None:
+def pix2pix_tab(gallery: Gallery, q: Queues, tab: gr.Tab) -> None:
     """pix2pix: a drawn sketch, an uploaded edge or label map, or a photo whose edges are extracted."""
     translators = gallery.ids("pix2pix")
     with gr.Row():
@@ -357,6 +357,8 @@ def pix2pix_tab(gallery: Gallery, q: Queues) -> None:
         api_name="extract_edges",
         **q.raw,
     )
+    example = [p_model, p_dropout, p_draws, p_seed]
+    on_first_open(tab, lambda *args: gallery.translate_example(*args, api=False), example, outputs, **q.raw)
 
 
 def replay_section(gallery: Gallery, q: Queues, tab: gr.Tab) -> None:

@@ -553,6 +553,28 @@ def test_every_model_endpoint_shares_the_gpu_concurrency_group(use_gallery):
         assert fns[name].concurrency_limit == 3, name
     assert fns["replay"].concurrency_id == "replay"  # plots of recorded runs only
     assert demo._queue.max_size == 64
+    # what a tab shows when it is first opened is model work too, in the same slots
+    opened = [fn for fn in demo.fns.values() if any(event == "select" for _, event in fn.targets)]
+    assert len(opened) == 8  # sample, interpolate, swap, pix2pix; replay, histogram, rank map, spectrum
+    assert sum(fn.concurrency_id == "gpu" and fn.concurrency_limit == 3 for fn in opened) == 7  # not the histogram
+
+
+def test_the_edges_tab_opens_on_its_example_drawn_by_code(use_gallery):
+    import gradio as gr
+
+    from gan_models.images import show
+    from gan_models.service import Gallery
+    from gan_models.store import ModelStore
+
+    gallery = Gallery(ModelStore(device="cpu"))
+    gallery.load()
+    model = gallery.store.models["tiny-pix2pix"]
+    cond, photo, draws, spread, info = gallery.translate_example("tiny-pix2pix", False, 1, 0, api=False)
+    assert np.array_equal(cond, show(gallery.example_condition(model)))
+    assert photo.shape[:2] == cond.shape[:2] and len(draws) == 1 and spread is None
+    assert info["input"] == "edge map (example drawn by code)"
+    with pytest.raises(gr.Error, match="tiny-digits"):  # not a pix2pix model: a plain message
+        gallery.translate_example("tiny-digits", False, 1, 0, api=False)
 
 
 def test_settings_from_the_environment():

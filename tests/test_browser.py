@@ -154,8 +154,12 @@ def use_every_tab(page, url: str) -> None:
     _image_replaced(page, "#swap-recon", opened)
     _shot(page, "4-face-swap")
 
-    # 5. Edges -> photo: draw a stroke on the sketchpad and translate it
+    # 5. Edges -> photo: opens on the example drawn by code; an empty upload is refused plainly; a
+    # stroke drawn on the sketchpad replaces the example
     _tab(page, "Edges → photo")
+    _image_loaded(page, "#p2p-cond")
+    _image_loaded(page, "#p2p-out")
+    opened = _src(page, "#p2p-out")
     page.get_by_role("tab", name="Upload").click()
     page.get_by_role("button", name="Translate", exact=True).click()  # no image: a plain message
     toast = page.locator(".toast-body.error")
@@ -174,8 +178,7 @@ def use_every_tab(page, url: str) -> None:
         page.mouse.move(x0 + box["width"] * 0.04 * i, y0 + box["height"] * 0.03 * i, steps=2)
     page.mouse.up()
     page.get_by_role("button", name="Translate the drawing").click()
-    _image_loaded(page, "#p2p-cond")
-    _image_loaded(page, "#p2p-out")
+    _image_replaced(page, "#p2p-out", opened)
     _shot(page, "5-edges-to-photo")
 
     # 6. Mode collapse: opens on the end of the replay, the Jacobian's rank map and spectrum; then the

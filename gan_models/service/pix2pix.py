@@ -85,6 +85,13 @@ class TranslateRequests(GalleryBase):
         return self._translate(model, cond, kind, dropout, draws, seed, api, progress)
 
     @plain_errors("translation")
+    def translate_example(self, model_id, dropout, draws, seed, api: bool = True, progress=no_progress):
+        """The model's code-drawn example input (a face outline or facade labels), translated."""
+        model = self.model(model_id, "pix2pix")
+        kind = f"{self.default_kind(model_id)} (example drawn by code)"
+        return self._translate(model, self.example_condition(model), kind, dropout, draws, seed, api, progress)
+
+    @plain_errors("translation")
     def translate_sketch(self, model_id, sketch, dropout, draws, seed, api: bool = True, progress=no_progress):
         model = self.model(model_id, "pix2pix")
         composite = sketch.get("composite") if isinstance(sketch, dict) else sketch
