@@ -33,6 +33,11 @@ CSS = (
     # Gradio gives a gallery column at least 100 px: 8 of them overflowed a laptop's half page
     " .fit-width .grid-container { grid-template-columns: repeat(var(--grid-cols), minmax(0, 1fr)) !important;"
     " grid-auto-rows: auto !important; grid-template-rows: none !important; }"
+    # and on a phone half as many columns: eight thumbnails of 45 px were hidden under their captions
+    " @media (max-width: 640px) { .many-columns .grid-container {"
+    " grid-template-columns: repeat(4, minmax(0, 1fr)) !important; }"
+    # a model card's text above its picture, not both squeezed into half a phone's width each
+    " .card-row { flex-direction: column !important; } }"
 )
 
 
@@ -77,7 +82,7 @@ def shown_gallery(label: str, columns: int, elem_id: str | None = None, pixelate
         format="png",
         height="auto",
         fit_columns=False,
-        elem_classes=["fit-width", "pixelated"] if pixelated else ["fit-width"],
+        elem_classes=["fit-width"] + (["pixelated"] if pixelated else []) + (["many-columns"] if columns > 4 else []),
     )
 
 
@@ -156,7 +161,7 @@ def gallery_tab(gallery: Gallery) -> None:
     for title, note, entries in gallery.sections():
         gr.Markdown(f"## {title}\n{note}", elem_classes="gallery-section")
         for entry in entries:
-            with gr.Group(), gr.Row():
+            with gr.Group(), gr.Row(elem_classes="card-row"):
                 gr.Markdown(gallery.card_markdown(entry), elem_classes="card")
                 image = gallery.card_image(entry.id)
                 if image is not None:

@@ -206,3 +206,18 @@ def use_every_tab(page, url: str) -> None:
     _shot(page, "6-mode-collapse")
 
     assert page.locator(".toast-body.error").count() == 0
+
+
+def test_a_phone_sized_page_stacks_cards_and_halves_thumbnail_columns(browser, server):
+    page = browser.new_page(viewport={"width": 420, "height": 900})
+    page.goto(server.url, wait_until="networkidle")
+    page.get_by_text("tiny-digits").first.wait_for(timeout=TIMEOUT_MS)
+    card = page.locator(".card-row").first
+    text, picture = card.locator(".block.card").bounding_box(), card.locator(".block.pixelated").bounding_box()
+    assert picture["y"] >= text["y"] + text["height"] - 1  # the picture under the card's text
+    assert text["width"] > 300  # the text keeps the page's width
+    _tab(page, "Sample")
+    _image_loaded(page, "#sample-gallery")
+    columns = "g => getComputedStyle(g.querySelector('.grid-container')).gridTemplateColumns.split(' ').length"
+    assert page.locator("#sample-gallery").evaluate(columns) == 4  # 8 on a wide page
+    page.close()
