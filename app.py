@@ -10,6 +10,7 @@ GAN_GALLERY_CONCURRENCY, GAN_GALLERY_QUEUE_SIZE, GAN_GALLERY_ROOT_PATH, GAN_GALL
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio is imported
@@ -23,7 +24,7 @@ from starlette.middleware import Middleware  # noqa: E402
 
 from gan_models import drawings, inputs, mixtures, web  # noqa: E402
 from gan_models.images import harden_pillow  # noqa: E402
-from gan_models.inputs import is_api_call  # noqa: E402
+from gan_models.inputs import InputError, is_api_call  # noqa: E402
 from gan_models.service import ALL_CLASSES, AUTO_IDENTITY, INPUT_KINDS, NO_COMPARISON, NO_MODELS, Gallery  # noqa: E402
 from gan_models.settings import Settings, settings_from_env  # noqa: E402
 
@@ -63,7 +64,8 @@ def follow_classes(gallery: Gallery, model: gr.Dropdown, classes: gr.Dropdown, a
         choices, value, visible = gallery.class_choices(model_id, auto)
         return gr.Dropdown(choices=choices, value=value, visible=visible)
 
-    model.change(refresh, model, classes, api_visibility="private", queue=False)
+    # on the visitor's choice only: a shared link sets the model and its class together
+    model.input(refresh, model, classes, api_visibility="private", queue=False)
 
 
 def shown_image(label: str, elem_id: str, pixelated: bool = True) -> gr.Image:
@@ -109,6 +111,57 @@ def on_first_open(tab: gr.Tab, show_defaults, inputs: list, outputs: list, **que
 
 
 @dataclass(frozen=True)
+class Linkable:
+    """A tab that a shared address opens on a result (``?tab=sample&model=mnist-cgan&seed=7``): its
+    input components by link field (the keys of its recipe, in ``serve``'s argument order), its
+    outputs, and the service call that fills them."""
+
+    tab: str
+    fields: dict[str, gr.components.Component]
+    outputs: list
+    serve: Callable
+
+
+# After a click, the address bar holds the link to what is shown (copy it to share the result), or
+# the bare page when the result has none (faces uploaded for an interpolation).
+LINK_TO_ADDRESS_BAR = "(recipe) => { history.replaceState(null, '', (recipe && recipe.link) || location.pathname); }"
+
+
+def open_shared_links(demo: gr.Blocks, tabs: gr.Tabs, gallery: Gallery, targets: list[Linkable], **queue) -> None:
+    """On page load, an address naming a tab opens it with its settings and result; settings it
+    leaves out keep their defaults. A bad link opens the page as usual, with a warning that says why."""
+    outputs = [tabs] + [c for t in targets for c in [*t.fields.values(), *t.outputs]]
+
+    def field_value(name: str, recipe: dict):
+        if name == "class":
+            choices, default, visible = gallery.class_choices(recipe["model"])
+            return gr.Dropdown(choices=choices, value=recipe.get("class") or default, visible=visible)
+        value = recipe.get(name)
+        return 0 if name == "truncation" and value is None else value
+
+    def open_link(request: gr.Request):
+        try:
+            linked = gallery.linked(request.query_params)
+            if linked is None:
+                return [gr.skip()] * len(outputs)
+            tab, settings = linked
+            target = next(t for t in targets if t.tab == tab)
+            shown = target.serve(*(settings.get(name, c.value) for name, c in target.fields.items()))
+        except (InputError, gr.Error) as e:
+            gr.Warning(f"This link cannot be opened: {getattr(e, 'message', e)}")
+            return [gr.skip()] * len(outputs)
+        updates = [gr.Tabs(selected=tab)]
+        for t in targets:
+            if t is target:
+                updates += [field_value(name, shown[-1]) for name in t.fields] + list(shown)
+            else:
+                updates += [gr.skip()] * (len(t.fields) + len(t.outputs))
+        return updates
+
+    demo.load(open_link, None, outputs, api_visibility="private", **queue)
+
+
+@dataclass(frozen=True)
 class Queues:
     """How events queue: model work shares ``concurrency`` slots (one pool for the GPU); replays of
     recorded runs draw plots only, so they get their own pool and never hold a GPU slot."""
@@ -133,13 +186,13 @@ def build_app(gallery: Gallery, concurrency: int = 2, queue_size: int = 64) -> g
             "swap identities, translate drawings, and watch mode collapse happen (and not happen)."
         )
         gr.Markdown(gallery.notice(), elem_id="notice")
-        with gr.Tabs(overflow_behavior="wrap"):
+        with gr.Tabs(overflow_behavior="wrap") as tabs:
             with gr.Tab("Gallery", id="gallery"):
                 gallery_tab(gallery)
             with gr.Tab("Sample", id="sample") as tab:
-                sample_tab(gallery, q, tab)
+                sampled = sample_tab(gallery, q, tab)
             with gr.Tab("Interpolate", id="interpolate") as tab:
-                interpolate_tab(gallery, q, tab)
+                interpolated = interpolate_tab(gallery, q, tab)
             with gr.Tab("Face swap", id="swap") as tab:
                 swap_tab(gallery, q, tab)
             with gr.Tab("Edges → photo", id="pix2pix") as tab:
@@ -150,6 +203,7 @@ def build_app(gallery: Gallery, concurrency: int = 2, queue_size: int = 64) -> g
                 histogram_section(gallery, tab)
                 geometry_section(gallery, q, tab)
         data_endpoints(gallery)
+        open_shared_links(demo, tabs, gallery, [sampled, interpolated], **q.raw)
     demo.queue(max_size=queue_size, default_concurrency_limit=concurrency)
     return demo
 
@@ -175,7 +229,7 @@ def gallery_tab(gallery: Gallery) -> None:
                     )
 
 
-def sample_tab(gallery: Gallery, q: Queues, tab: gr.Tab) -> None:
+def sample_tab(gallery: Gallery, q: Queues, tab: gr.Tab) -> Linkable:
     """Seeded samples by class, and one seed through every model of a data set."""
     samplers = gallery.ids("sample", "cvae-gan")
     with gr.Row():
@@ -204,7 +258,7 @@ def sample_tab(gallery: Gallery, q: Queues, tab: gr.Tab) -> None:
         return gallery.compare(model, seed, count, trunc, is_api_call(request), progress)
 
     s_inputs, s_outputs = [s_model, s_seed, s_count, s_class, s_trunc], [s_grid, s_gallery, s_recipe]
-    s_go.click(do_sample, s_inputs, s_outputs, api_name="sample", **q.raw)
+    s_go.click(do_sample, s_inputs, s_outputs, api_name="sample", **q.raw).then(None, s_recipe, js=LINK_TO_ADDRESS_BAR)
     on_first_open(tab, lambda *args: gallery.sample(*args, api=False), s_inputs, s_outputs, **q.raw)
     s_cmp.click(
         do_compare,
@@ -213,9 +267,11 @@ def sample_tab(gallery: Gallery, q: Queues, tab: gr.Tab) -> None:
         api_name="compare_models",
         **q.raw,
     )
+    fields = {"model": s_model, "seed": s_seed, "count": s_count, "class": s_class, "truncation": s_trunc}
+    return Linkable("sample", fields, s_outputs, lambda *args: gallery.sample(*args, api=False))
 
 
-def interpolate_tab(gallery: Gallery, q: Queues, tab: gr.Tab) -> None:
+def interpolate_tab(gallery: Gallery, q: Queues, tab: gr.Tab) -> Linkable:
     """A lerp or slerp path between two seeds (or two encoded faces), as a strip and a GIF."""
     samplers = gallery.ids("sample", "cvae-gan")
     with gr.Row():
@@ -242,8 +298,12 @@ def interpolate_tab(gallery: Gallery, q: Queues, tab: gr.Tab) -> None:
 
     i_inputs = [i_model, i_seed_a, i_seed_b, i_steps, i_method, i_class, i_face_a, i_face_b]
     i_outputs = [i_strip, i_gif, i_recipe]
-    i_go.click(do_interpolate, i_inputs, i_outputs, api_name="interpolate", **q.raw)
+    i_go.click(do_interpolate, i_inputs, i_outputs, api_name="interpolate", **q.raw).then(
+        None, i_recipe, js=LINK_TO_ADDRESS_BAR
+    )
     on_first_open(tab, lambda *args: gallery.interpolate(*args, api=False), i_inputs, i_outputs, **q.raw)
+    fields = dict(zip(["model", "seed_a", "seed_b", "steps", "method", "class"], i_inputs[:6], strict=True))
+    return Linkable("interpolate", fields, i_outputs, lambda *args: gallery.interpolate(*args, api=False))
 
 
 def swap_tab(gallery: Gallery, q: Queues, tab: gr.Tab) -> None:

@@ -203,6 +203,21 @@ def test_same_seed_same_images_as_the_library(client, library):
     assert all(i["caption"].endswith("· 3") for i in items_a)
     assert recipe["seed"] == 7 and recipe["class"] == "3" and recipe["model"] == "tiny-digits"
     assert "gan_models.sample(model, n=12, seed=7, label=3" in recipe["python"]
+    assert recipe["link"] == "?tab=sample&model=tiny-digits&seed=7&count=12&class=3"
+
+
+def test_a_link_names_a_tab_and_settings_that_tab_takes():
+    from gan_models.inputs import InputError
+    from gan_models.service import Gallery
+
+    assert Gallery.linked({}) is None and Gallery.linked({"seed": "3"}) is None  # no tab: the page as usual
+    assert Gallery.linked({"tab": "sample", "seed": "3"}) == ("sample", {"seed": "3"})
+    recipe = {"model": "m", "seed_a": 1, "seed_b": 2, "steps": 8, "method": "slerp", "class": None, "python": ""}
+    assert Gallery.link("interpolate", recipe) == "?tab=interpolate&model=m&seed_a=1&seed_b=2&steps=8&method=slerp"
+    with pytest.raises(InputError, match="no tab 'swap' opens from a link"):
+        Gallery.linked({"tab": "swap"})
+    with pytest.raises(InputError, match="not python, seed_a"):  # another tab's or no tab's settings
+        Gallery.linked({"tab": "sample", "seed_a": "1", "python": "x"})
 
 
 def test_sample_truncation_and_the_largest_api_seed(client):
@@ -239,6 +254,7 @@ def test_interpolate_seeds_gives_a_strip_and_a_gif(client):
     with Image.open(gif) as im:
         assert im.format == "GIF" and im.n_frames == 2 * 6 - 2  # played forth and back
     assert recipe["steps"] == 6 and recipe["method"] == "lerp" and recipe["class"] == "0"
+    assert recipe["link"] == "?tab=interpolate&model=tiny-digits&seed_a=1&seed_b=2&steps=6&method=lerp&class=0"
 
 
 def test_interpolate_two_uploaded_faces_through_the_encoder(client, face_png, tmp_path):
@@ -251,6 +267,7 @@ def test_interpolate_two_uploaded_faces_through_the_encoder(client, face_png, tm
         assert im.format == "GIF"  # (random weights may decode identical frames, which GIF merges)
     assert [i["source"] for i in recipe["identities"]] == ["predicted by tiny-faces-classifier"] * 2
     assert recipe["decoded_identity"] in ("Ada", "Bo", "Cy")
+    assert "link" not in recipe  # uploads cannot travel in an address
 
 
 # --------------------------------------------------------------------------- face swap

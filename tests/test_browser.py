@@ -221,3 +221,24 @@ def test_a_phone_sized_page_stacks_cards_and_halves_thumbnail_columns(browser, s
     columns = "g => getComputedStyle(g.querySelector('.grid-container')).gridTemplateColumns.split(' ').length"
     assert page.locator("#sample-gallery").evaluate(columns) == 4  # 8 on a wide page
     page.close()
+
+
+def test_a_shared_link_opens_its_result_and_a_click_puts_the_new_one_in_the_address(browser, server):
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(server.url + "/?tab=sample&model=tiny-digits&seed=7&count=4&class=3", wait_until="networkidle")
+    _image_loaded(page, "#sample-grid")
+    assert page.get_by_role("tab", name="Sample").get_attribute("aria-selected") == "true"
+    assert _field(page, "Seed").input_value() == "7" and _field(page, "Class").input_value() == "3"
+    assert page.locator("#sample-gallery img").count() == 4  # the link's result, not the tab's defaults
+    _field(page, "Seed").fill("9")
+    page.get_by_role("button", name="Sample", exact=True).click()
+    page.wait_for_function("() => location.search.includes('seed=9')", timeout=TIMEOUT_MS)
+    assert "count=4" in page.url and "class=3" in page.url and "model=tiny-digits" in page.url
+
+    page.goto(server.url + "/?tab=sample&seed=-1", wait_until="networkidle")  # refused: said, not raised
+    warning = page.locator(".toast-body.warning")
+    warning.wait_for(timeout=TIMEOUT_MS)
+    assert "This link cannot be opened" in warning.inner_text() and "seed" in warning.inner_text()
+    assert page.get_by_role("tab", name="Gallery").get_attribute("aria-selected") == "true"
+    assert page.locator(".toast-body.error").count() == 0
+    page.close()
