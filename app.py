@@ -10,7 +10,6 @@ GAN_GALLERY_CONCURRENCY, GAN_GALLERY_QUEUE_SIZE, GAN_GALLERY_ROOT_PATH, GAN_GALL
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from dataclasses import dataclass
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio is imported
@@ -24,9 +23,10 @@ from starlette.middleware import Middleware  # noqa: E402
 
 from gan_models import drawings, inputs, mixtures, web  # noqa: E402
 from gan_models.images import harden_pillow  # noqa: E402
-from gan_models.inputs import InputError, is_api_call  # noqa: E402
+from gan_models.inputs import is_api_call  # noqa: E402
 from gan_models.service import ALL_CLASSES, AUTO_IDENTITY, INPUT_KINDS, NO_COMPARISON, NO_MODELS, Gallery  # noqa: E402
 from gan_models.settings import Settings, settings_from_env  # noqa: E402
+from gan_models.web import Linkable, on_first_open, open_shared_links  # noqa: E402
 
 DICE_JS = "() => Math.floor(Math.random() * 4294967296)"  # a seed in 0..2**32-1
 CSS = (
@@ -90,75 +90,6 @@ def shown_gallery(label: str, columns: int, elem_id: str | None = None, pixelate
 
 def first(ids: list[str]) -> str | None:
     return ids[0] if ids else None
-
-
-def on_first_open(tab: gr.Tab, show_defaults, inputs: list, outputs: list, **queue) -> None:
-    """Fill ``outputs`` with ``show_defaults(*inputs)`` when a visitor opens ``tab`` and its first
-    output is still empty, so no tab opens on blank plots; its buttons stay the way to change them.
-    (The output itself is the "already shown" flag: a State would hold a heartbeat connection open
-    for every page.) A default that cannot be served (no such model loaded, the server busy) leaves
-    the outputs empty without an error message: the visitor has not asked for anything yet."""
-
-    def fill(shown, *values):
-        if shown is not None:
-            return [gr.skip()] * len(outputs)
-        try:
-            return show_defaults(*values)
-        except gr.Error:
-            return [gr.skip()] * len(outputs)
-
-    tab.select(fill, [outputs[0], *inputs], outputs, api_visibility="private", **queue)
-
-
-@dataclass(frozen=True)
-class Linkable:
-    """A tab that a shared address opens on a result (``?tab=sample&model=mnist-cgan&seed=7``): its
-    input components by link field (the keys of its recipe, in ``serve``'s argument order), its
-    outputs, and the service call that fills them."""
-
-    tab: str
-    fields: dict[str, gr.components.Component]
-    outputs: list
-    serve: Callable
-
-
-# After a click, the address bar holds the link to what is shown (copy it to share the result), or
-# the bare page when the result has none (faces uploaded for an interpolation).
-LINK_TO_ADDRESS_BAR = "(recipe) => { history.replaceState(null, '', (recipe && recipe.link) || location.pathname); }"
-
-
-def open_shared_links(demo: gr.Blocks, tabs: gr.Tabs, gallery: Gallery, targets: list[Linkable], **queue) -> None:
-    """On page load, an address naming a tab opens it with its settings and result; settings it
-    leaves out keep their defaults. A bad link opens the page as usual, with a warning that says why."""
-    outputs = [tabs] + [c for t in targets for c in [*t.fields.values(), *t.outputs]]
-
-    def field_value(name: str, recipe: dict):
-        if name == "class":
-            choices, default, visible = gallery.class_choices(recipe["model"])
-            return gr.Dropdown(choices=choices, value=recipe.get("class") or default, visible=visible)
-        value = recipe.get(name)
-        return 0 if name == "truncation" and value is None else value
-
-    def open_link(request: gr.Request):
-        try:
-            linked = gallery.linked(request.query_params)
-            if linked is None:
-                return [gr.skip()] * len(outputs)
-            tab, settings = linked
-            target = next(t for t in targets if t.tab == tab)
-            shown = target.serve(*(settings.get(name, c.value) for name, c in target.fields.items()))
-        except (InputError, gr.Error) as e:
-            gr.Warning(f"This link cannot be opened: {getattr(e, 'message', e)}")
-            return [gr.skip()] * len(outputs)
-        updates = [gr.Tabs(selected=tab)]
-        for t in targets:
-            if t is target:
-                updates += [field_value(name, shown[-1]) for name in t.fields] + list(shown)
-            else:
-                updates += [gr.skip()] * (len(t.fields) + len(t.outputs))
-        return updates
-
-    demo.load(open_link, None, outputs, api_visibility="private", **queue)
 
 
 @dataclass(frozen=True)
@@ -258,7 +189,9 @@ def sample_tab(gallery: Gallery, q: Queues, tab: gr.Tab) -> Linkable:
         return gallery.compare(model, seed, count, trunc, is_api_call(request), progress)
 
     s_inputs, s_outputs = [s_model, s_seed, s_count, s_class, s_trunc], [s_grid, s_gallery, s_recipe]
-    s_go.click(do_sample, s_inputs, s_outputs, api_name="sample", **q.raw).then(None, s_recipe, js=LINK_TO_ADDRESS_BAR)
+    s_go.click(do_sample, s_inputs, s_outputs, api_name="sample", **q.raw).then(
+        None, s_recipe, js=web.LINK_TO_ADDRESS_BAR
+    )
     on_first_open(tab, lambda *args: gallery.sample(*args, api=False), s_inputs, s_outputs, **q.raw)
     s_cmp.click(
         do_compare,
@@ -299,7 +232,7 @@ def interpolate_tab(gallery: Gallery, q: Queues, tab: gr.Tab) -> Linkable:
     i_inputs = [i_model, i_seed_a, i_seed_b, i_steps, i_method, i_class, i_face_a, i_face_b]
     i_outputs = [i_strip, i_gif, i_recipe]
     i_go.click(do_interpolate, i_inputs, i_outputs, api_name="interpolate", **q.raw).then(
-        None, i_recipe, js=LINK_TO_ADDRESS_BAR
+        None, i_recipe, js=web.LINK_TO_ADDRESS_BAR
     )
     on_first_open(tab, lambda *args: gallery.interpolate(*args, api=False), i_inputs, i_outputs, **q.raw)
     fields = dict(zip(["model", "seed_a", "seed_b", "steps", "method", "class"], i_inputs[:6], strict=True))

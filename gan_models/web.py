@@ -1,5 +1,6 @@
 """Gradio and ASGI plumbing around the gallery: its own input and output handling in plain words,
-an atomic image cache, a body-size guard and the health route."""
+an atomic image cache, a body-size guard, the health route, and two page-wide behaviours (tabs
+filled when first opened, shared links served on page load)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import json
 import logging
 import os
 import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -15,6 +18,7 @@ import gradio as gr
 from PIL import Image, UnidentifiedImageError
 
 from .errors import STORAGE_ERRNOS, storage_message
+from .inputs import InputError
 
 if TYPE_CHECKING:
     from .service import Gallery
@@ -202,3 +206,72 @@ class RequestGuard:
             return await self._answer(send, 507, storage_message("The upload", "files"))
         if seen["over"] and not seen["started"]:
             await self._answer(send, 413, too_large)
+
+
+def on_first_open(tab: gr.Tab, show_defaults, inputs: list, outputs: list, **queue) -> None:
+    """Fill ``outputs`` with ``show_defaults(*inputs)`` when a visitor opens ``tab`` and its first
+    output is still empty, so no tab opens on blank plots; its buttons stay the way to change them.
+    (The output itself is the "already shown" flag: a State would hold a heartbeat connection open
+    for every page.) A default that cannot be served (no such model loaded, the server busy) leaves
+    the outputs empty without an error message: the visitor has not asked for anything yet."""
+
+    def fill(shown, *values):
+        if shown is not None:
+            return [gr.skip()] * len(outputs)
+        try:
+            return show_defaults(*values)
+        except gr.Error:
+            return [gr.skip()] * len(outputs)
+
+    tab.select(fill, [outputs[0], *inputs], outputs, api_visibility="private", **queue)
+
+
+@dataclass(frozen=True)
+class Linkable:
+    """A tab that a shared address opens on a result (``?tab=sample&model=mnist-cgan&seed=7``): its
+    input components by link field (the keys of its recipe, in ``serve``'s argument order), its
+    outputs, and the service call that fills them."""
+
+    tab: str
+    fields: dict[str, gr.components.Component]
+    outputs: list
+    serve: Callable
+
+
+# After a click, the address bar holds the link to what is shown (copy it to share the result), or
+# the bare page when the result has none (faces uploaded for an interpolation).
+LINK_TO_ADDRESS_BAR = "(recipe) => { history.replaceState(null, '', (recipe && recipe.link) || location.pathname); }"
+
+
+def open_shared_links(demo: gr.Blocks, tabs: gr.Tabs, gallery: Gallery, targets: list[Linkable], **queue) -> None:
+    """On page load, an address naming a tab opens it with its settings and result; settings it
+    leaves out keep their defaults. A bad link opens the page as usual, with a warning that says why."""
+    outputs = [tabs] + [c for t in targets for c in [*t.fields.values(), *t.outputs]]
+
+    def field_value(name: str, recipe: dict):
+        if name == "class":
+            choices, default, visible = gallery.class_choices(recipe["model"])
+            return gr.Dropdown(choices=choices, value=recipe.get("class") or default, visible=visible)
+        value = recipe.get(name)
+        return 0 if name == "truncation" and value is None else value
+
+    def open_link(request: gr.Request):
+        try:
+            linked = gallery.linked(request.query_params)
+            if linked is None:
+                return [gr.skip()] * len(outputs)
+            tab, settings = linked
+            target = next(t for t in targets if t.tab == tab)
+            shown = target.serve(*(settings.get(name, c.value) for name, c in target.fields.items()))
+        except (InputError, gr.Error) as e:
+            gr.Warning(f"This link cannot be opened: {getattr(e, 'message', e)}")
+            return [gr.skip()] * len(outputs)
+        updates = [gr.Tabs(selected=tab)]
+        for t in targets:
+            if t is target:
+                updates += [field_value(name, shown[-1]) for name in t.fields] + list(shown)
+            else:
+                updates += [gr.skip()] * (len(t.fields) + len(t.outputs))
+        return updates
+
+    demo.load(open_link, None, outputs, api_visibility="private", **queue)
