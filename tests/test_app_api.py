@@ -212,6 +212,7 @@ def test_a_link_names_a_tab_and_settings_that_tab_takes():
 
     assert Gallery.linked({}) is None and Gallery.linked({"seed": "3"}) is None  # no tab: the page as usual
     assert Gallery.linked({"tab": "sample", "seed": "3"}) == ("sample", {"seed": "3"})
+    assert Gallery.linked({"tab": "sample", "seed": "3", "__theme": "dark"}) == ("sample", {"seed": "3"})  # Gradio's
     recipe = {"model": "m", "seed_a": 1, "seed_b": 2, "steps": 8, "method": "slerp", "class": None, "python": ""}
     assert Gallery.link("interpolate", recipe) == "?tab=interpolate&model=m&seed_a=1&seed_b=2&steps=8&method=slerp"
     with pytest.raises(InputError, match="no tab 'swap' opens from a link"):

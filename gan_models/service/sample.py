@@ -13,6 +13,8 @@ from ..images import grid, native, show, to_gif
 from ..inputs import InputError, check_count, check_seed, check_steps, check_truncation
 from .base import ALL_CLASSES, GalleryBase, no_progress
 
+# Query parameters Gradio itself reads (and any ``__name``, such as ``__theme``): not a link's settings.
+GRADIO_QUERY = ("view", "deep_link")
 # The settings a shared address can carry per tab: the keys of that tab's recipe.
 LINK_FIELDS = {
     "sample": ("model", "seed", "count", "class", "truncation"),
@@ -34,7 +36,7 @@ class SampleRequests(GalleryBase):
     def linked(query) -> tuple[str, dict] | None:
         """An address query -> (tab, its settings as written), or None when it names no tab. An
         unknown tab or setting is refused here; the values are checked when the tab serves them."""
-        settings = dict(query)
+        settings = {k: v for k, v in dict(query).items() if not (k.startswith("__") or k in GRADIO_QUERY)}
         tab = settings.pop("tab", None)
         if tab is None:
             return None
