@@ -263,8 +263,9 @@ def open_shared_links(demo: gr.Blocks, tabs: gr.Tabs, gallery: Gallery, targets:
             tab, settings = linked
             target = next(t for t in targets if t.tab == tab)
             shown = target.serve(*(settings.get(name, c.value) for name, c in target.fields.items()))
-        except (InputError, gr.Error) as e:
-            gr.Warning(f"This link cannot be opened: {getattr(e, 'message', e)}")
+        except (InputError, gr.Error) as e:  # a toast renders HTML: gr.Error's message is escaped already
+            reason = e.message if isinstance(e, gr.Error) else html.escape(str(e), quote=False)
+            gr.Warning(f"This link cannot be opened: {reason}")
             return [gr.skip()] * len(outputs)
         updates = [gr.Tabs(selected=tab)]
         for t in targets:

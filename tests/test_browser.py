@@ -241,4 +241,10 @@ def test_a_shared_link_opens_its_result_and_a_click_puts_the_new_one_in_the_addr
     assert "This link cannot be opened" in warning.inner_text() and "seed" in warning.inner_text()
     assert page.get_by_role("tab", name="Gallery").get_attribute("aria-selected") == "true"
     assert page.locator(".toast-body.error").count() == 0
+
+    for link in ("/?tab=%3Cimg%20id%3Dinjected%20src%3Dx%3E", "/?tab=sample&model=%3Cimg%20id%3Dinjected%20src%3Dx%3E"):
+        page.goto(server.url + link, wait_until="networkidle")  # a link's text is shown as text
+        page.locator(".toast-body.warning").wait_for(timeout=TIMEOUT_MS)
+        assert "<img id=injected" in page.locator(".toast-body.warning").inner_text()
+        assert page.locator("#injected").count() == 0
     page.close()
