@@ -234,6 +234,9 @@ def test_a_shared_link_opens_its_result_and_a_click_puts_the_new_one_in_the_addr
     page.get_by_role("button", name="Sample", exact=True).click()
     page.wait_for_function("() => location.search.includes('seed=9')", timeout=TIMEOUT_MS)
     assert "count=4" in page.url and "class=3" in page.url and "model=tiny-digits" in page.url
+    _field(page, "Model").click()  # the visitor's choice of a model without classes hides the class menu
+    page.get_by_role("option", name="tiny-colour").click()
+    _field(page, "Class").wait_for(state="hidden", timeout=TIMEOUT_MS)
 
     page.goto(server.url + "/?tab=sample&seed=-1", wait_until="networkidle")  # refused: said, not raised
     warning = page.locator(".toast-body.warning")
