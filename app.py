@@ -134,7 +134,7 @@ def build_app(gallery: Gallery, concurrency: int = 2, queue_size: int = 64) -> g
                 histogram_section(gallery, tab)
                 geometry_section(gallery, q, tab)
         data_endpoints(gallery)
-        open_shared_links(demo, tabs, gallery, [sampled, interpolated], **q.raw)
+        open_shared_links(demo, tabs, gallery, [sampled, interpolated])
     demo.queue(max_size=queue_size, default_concurrency_limit=concurrency)
     return demo
 

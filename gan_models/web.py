@@ -243,7 +243,7 @@ class Linkable:
 LINK_TO_ADDRESS_BAR = "(recipe) => { history.replaceState(null, '', (recipe && recipe.link) || location.pathname); }"
 
 
-def open_shared_links(demo: gr.Blocks, tabs: gr.Tabs, gallery: Gallery, targets: list[Linkable], **queue) -> None:
+def open_shared_links(demo: gr.Blocks, tabs: gr.Tabs, gallery: Gallery, targets: list[Linkable]) -> None:
     """On page load, an address naming a tab opens it with its settings and result; settings it
     leaves out keep their defaults. A bad link opens the page as usual, with a warning that says why."""
     outputs = [tabs] + [c for t in targets for c in [*t.fields.values(), *t.outputs]]
@@ -275,4 +275,7 @@ def open_shared_links(demo: gr.Blocks, tabs: gr.Tabs, gallery: Gallery, targets:
                 updates += [gr.skip()] * (len(t.fields) + len(t.outputs))
         return updates
 
-    demo.load(open_link, None, outputs, api_visibility="private", **queue)
+    # Queued (its warning needs the queue) in a pool of its own without a limit: a page load without
+    # a link never waits behind model work, and a link's model work still takes one of the gallery's
+    # own slots (errors.plain_errors). Unqueued, the warning would never reach the page.
+    demo.load(open_link, None, outputs, api_visibility="private", concurrency_id="links", concurrency_limit=None)

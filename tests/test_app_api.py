@@ -575,6 +575,9 @@ def test_every_model_endpoint_shares_the_gpu_concurrency_group(use_gallery):
     opened = [fn for fn in demo.fns.values() if any(event == "select" for _, event in fn.targets)]
     assert len(opened) == 8  # sample, interpolate, swap, pix2pix; replay, histogram, rank map, spectrum
     assert sum(fn.concurrency_id == "gpu" and fn.concurrency_limit == 3 for fn in opened) == 7  # not the histogram
+    # a page load looks for a shared link without waiting behind model work (the gallery's slots bound it)
+    (load,) = [fn for fn in demo.fns.values() if any(event == "load" for _, event in fn.targets)]
+    assert load.concurrency_id == "links" and load.concurrency_limit is None and load.queue is not False
 
 
 def test_the_edges_tab_opens_on_its_example_drawn_by_code(use_gallery):
