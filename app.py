@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from functools import partial
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio is imported
 # The monitoring dashboard is off (Settings.launch_kwargs), yet Gradio's queue records every event
@@ -24,7 +25,15 @@ from starlette.middleware import Middleware  # noqa: E402
 from gan_models import drawings, inputs, mixtures, web  # noqa: E402
 from gan_models.images import harden_pillow  # noqa: E402
 from gan_models.inputs import is_api_call  # noqa: E402
-from gan_models.service import ALL_CLASSES, AUTO_IDENTITY, INPUT_KINDS, NO_COMPARISON, NO_MODELS, Gallery  # noqa: E402
+from gan_models.service import (  # noqa: E402
+    ALL_CLASSES,
+    AUTO_IDENTITY,
+    INPUT_KINDS,
+    LINK_FIELDS,
+    NO_COMPARISON,
+    NO_MODELS,
+    Gallery,
+)
 from gan_models.settings import Settings, settings_from_env  # noqa: E402
 from gan_models.web import Linkable, on_first_open, open_shared_links  # noqa: E402
 
@@ -192,7 +201,8 @@ def sample_tab(gallery: Gallery, q: Queues, tab: gr.Tab) -> Linkable:
     s_go.click(do_sample, s_inputs, s_outputs, api_name="sample", **q.raw).then(
         None, s_recipe, js=web.LINK_TO_ADDRESS_BAR
     )
-    on_first_open(tab, lambda *args: gallery.sample(*args, api=False), s_inputs, s_outputs, **q.raw)
+    serve = partial(gallery.sample, api=False)  # the page's defaults on first open, and shared links
+    on_first_open(tab, serve, s_inputs, s_outputs, **q.raw)
     s_cmp.click(
         do_compare,
         [s_model, s_seed, s_count, s_trunc],
@@ -200,8 +210,7 @@ def sample_tab(gallery: Gallery, q: Queues, tab: gr.Tab) -> Linkable:
         api_name="compare_models",
         **q.raw,
     )
-    fields = {"model": s_model, "seed": s_seed, "count": s_count, "class": s_class, "truncation": s_trunc}
-    return Linkable("sample", fields, s_outputs, lambda *args: gallery.sample(*args, api=False))
+    return Linkable("sample", dict(zip(LINK_FIELDS["sample"], s_inputs, strict=True)), s_outputs, serve)
 
 
 def interpolate_tab(gallery: Gallery, q: Queues, tab: gr.Tab) -> Linkable:
@@ -234,9 +243,10 @@ def interpolate_tab(gallery: Gallery, q: Queues, tab: gr.Tab) -> Linkable:
     i_go.click(do_interpolate, i_inputs, i_outputs, api_name="interpolate", **q.raw).then(
         None, i_recipe, js=web.LINK_TO_ADDRESS_BAR
     )
-    on_first_open(tab, lambda *args: gallery.interpolate(*args, api=False), i_inputs, i_outputs, **q.raw)
-    fields = dict(zip(["model", "seed_a", "seed_b", "steps", "method", "class"], i_inputs[:6], strict=True))
-    return Linkable("interpolate", fields, i_outputs, lambda *args: gallery.interpolate(*args, api=False))
+    serve = partial(gallery.interpolate, api=False)  # a link carries no faces: its fields are the first six
+    on_first_open(tab, serve, i_inputs, i_outputs, **q.raw)
+    fields = dict(zip(LINK_FIELDS["interpolate"], i_inputs[:6], strict=True))
+    return Linkable("interpolate", fields, i_outputs, serve)
 
 
 def swap_tab(gallery: Gallery, q: Queues, tab: gr.Tab) -> None:
@@ -276,7 +286,7 @@ def swap_tab(gallery: Gallery, q: Queues, tab: gr.Tab) -> None:
     f_sample.click(do_generate_face, [f_model, f_seed, f_identity], f_face, api_name="generate_face", **q.raw)
     f_inputs, f_outputs = [f_model, f_face, f_seed, f_identity, f_count], [f_recon, f_swaps, f_vary, f_info]
     f_go.click(do_swap, f_inputs, f_outputs, api_name="swap_identity", **q.raw)
-    on_first_open(tab, lambda *args: gallery.swap(*args, api=False), f_inputs, f_outputs, **q.raw)
+    on_first_open(tab, partial(gallery.swap, api=False), f_inputs, f_outputs, **q.raw)
 
 
 def pix2pix_tab(gallery: Gallery, q: Queues, tab: gr.Tab) -> None:
@@ -356,7 +366,7 @@ def pix2pix_tab(gallery: Gallery, q: Queues, tab: gr.Tab) -> None:
         **q.raw,
     )
     example = [p_model, p_dropout, p_draws, p_seed]
-    on_first_open(tab, lambda *args: gallery.translate_example(*args, api=False), example, outputs, **q.raw)
+    on_first_open(tab, partial(gallery.translate_example, api=False), example, outputs, **q.raw)
 
 
 def replay_section(gallery: Gallery, q: Queues, tab: gr.Tab) -> None:
@@ -494,7 +504,7 @@ def geometry_section(gallery: Gallery, q: Queues, tab: gr.Tab) -> None:
 
     j_inputs = [j_model, j_seed, j_class, j_other]
     j_go.click(do_jacobian, j_inputs, [j_plot, j_info], api_name="jacobian_spectrum", **q.raw)
-    on_first_open(tab, lambda *args: gallery.jacobian(*args, api=False), j_inputs, [j_plot, j_info], **q.raw)
+    on_first_open(tab, partial(gallery.jacobian, api=False), j_inputs, [j_plot, j_info], **q.raw)
 
 
 def data_endpoints(gallery: Gallery) -> None:

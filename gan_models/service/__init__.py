@@ -14,5 +14,6 @@ module (``cards``, ``sample``, ``faces``, ``pix2pix``, ``collapse``), and ``gall
 from .base import ALL_CLASSES, AUTO_IDENTITY, NO_COMPARISON, NO_MODELS
 from .gallery import Gallery
 from .pix2pix import INPUT_KINDS
+from .sample import LINK_FIELDS
 
-__all__ = ["ALL_CLASSES", "AUTO_IDENTITY", "INPUT_KINDS", "NO_COMPARISON", "NO_MODELS", "Gallery"]
+__all__ = ["ALL_CLASSES", "AUTO_IDENTITY", "INPUT_KINDS", "LINK_FIELDS", "NO_COMPARISON", "NO_MODELS", "Gallery"]
