@@ -127,23 +127,26 @@ def build_app(gallery: Gallery, concurrency: int = 2, queue_size: int = 64) -> g
         )
         gr.Markdown(gallery.notice(), elem_id="notice")
         with gr.Tabs(overflow_behavior="wrap") as tabs:
-            with gr.Tab("Gallery", id="gallery"):
+            with gr.Tab("Gallery", id="gallery") as tab:
                 gallery_tab(gallery)
+                web.show_tab_in_address_bar(tab, "gallery", first=True)
             with gr.Tab("Sample", id="sample") as tab:
                 sampled = sample_tab(gallery, q, tab)
             with gr.Tab("Interpolate", id="interpolate") as tab:
                 interpolated = interpolate_tab(gallery, q, tab)
             with gr.Tab("Face swap", id="swap") as tab:
-                swap_tab(gallery, q, tab)
+                swapped = swap_tab(gallery, q, tab)
             with gr.Tab("Edges → photo", id="pix2pix") as tab:
                 pix2pix_tab(gallery, q, tab)
+                web.show_tab_in_address_bar(tab, "pix2pix")
             with gr.Tab("Mode collapse", id="modes") as tab:
                 replay_section(gallery, q, tab)
                 live_section(gallery, q)
                 histogram_section(gallery, tab)
                 geometry_section(gallery, q, tab)
+                web.show_tab_in_address_bar(tab, "modes")
         data_endpoints(gallery)
-        open_shared_links(demo, tabs, gallery, [sampled, interpolated])
+        open_shared_links(demo, tabs, gallery, [sampled, interpolated, swapped])
     demo.queue(max_size=queue_size, default_concurrency_limit=concurrency)
     return demo
 
@@ -198,11 +201,10 @@ def sample_tab(gallery: Gallery, q: Queues, tab: gr.Tab) -> Linkable:
         return gallery.compare(model, seed, count, trunc, is_api_call(request), progress)
 
     s_inputs, s_outputs = [s_model, s_seed, s_count, s_class, s_trunc], [s_grid, s_gallery, s_recipe]
-    s_go.click(do_sample, s_inputs, s_outputs, api_name="sample", **q.raw).then(
-        None, s_recipe, js=web.LINK_TO_ADDRESS_BAR
-    )
+    to_address_bar = web.address_bar("sample")
+    s_go.click(do_sample, s_inputs, s_outputs, api_name="sample", **q.raw).then(None, s_recipe, js=to_address_bar)
     serve = partial(gallery.sample, api=False)  # the page's defaults on first open, and shared links
-    on_first_open(tab, serve, s_inputs, s_outputs, **q.raw)
+    on_first_open(tab, serve, s_inputs, s_outputs, **q.raw).then(None, s_recipe, js=to_address_bar)
     s_cmp.click(
         do_compare,
         [s_model, s_seed, s_count, s_trunc],
@@ -240,16 +242,17 @@ def interpolate_tab(gallery: Gallery, q: Queues, tab: gr.Tab) -> Linkable:
 
     i_inputs = [i_model, i_seed_a, i_seed_b, i_steps, i_method, i_class, i_face_a, i_face_b]
     i_outputs = [i_strip, i_gif, i_recipe]
+    to_address_bar = web.address_bar("interpolate")
     i_go.click(do_interpolate, i_inputs, i_outputs, api_name="interpolate", **q.raw).then(
-        None, i_recipe, js=web.LINK_TO_ADDRESS_BAR
+        None, i_recipe, js=to_address_bar
     )
     serve = partial(gallery.interpolate, api=False)  # a link carries no faces: its fields are the first six
-    on_first_open(tab, serve, i_inputs, i_outputs, **q.raw)
+    on_first_open(tab, serve, i_inputs, i_outputs, **q.raw).then(None, i_recipe, js=to_address_bar)
     fields = dict(zip(LINK_FIELDS["interpolate"], i_inputs[:6], strict=True))
     return Linkable("interpolate", fields, i_outputs, serve)
 
 
-def swap_tab(gallery: Gallery, q: Queues, tab: gr.Tab) -> None:
+def swap_tab(gallery: Gallery, q: Queues, tab: gr.Tab) -> Linkable:
     """CVAE-GAN: encode a face to z, then vary the identity with z fixed, and z with the identity fixed."""
     faces = gallery.ids("cvae-gan", encoder=True)
     if not faces:
@@ -263,7 +266,7 @@ def swap_tab(gallery: Gallery, q: Queues, tab: gr.Tab) -> None:
                 format="png",
                 sources=["upload", "clipboard"],
             )
-            f_seed = seed_box()
+            f_seed = seed_box(value=1)  # seed 0's face is one of the few dark, noisy ones: open on a typical one
             f_identity = class_dropdown(gallery, first(faces), "The face's own identity", AUTO_IDENTITY)
             f_count = gr.Slider(1, inputs.MAX_COUNT, value=8, step=1, label="Faces of one identity")
             f_sample = gr.Button("Use a generated sample")
@@ -285,8 +288,17 @@ def swap_tab(gallery: Gallery, q: Queues, tab: gr.Tab) -> None:
 
     f_sample.click(do_generate_face, [f_model, f_seed, f_identity], f_face, api_name="generate_face", **q.raw)
     f_inputs, f_outputs = [f_model, f_face, f_seed, f_identity, f_count], [f_recon, f_swaps, f_vary, f_info]
-    f_go.click(do_swap, f_inputs, f_outputs, api_name="swap_identity", **q.raw)
-    on_first_open(tab, partial(gallery.swap, api=False), f_inputs, f_outputs, **q.raw)
+    to_address_bar = web.address_bar("swap")
+    f_go.click(do_swap, f_inputs, f_outputs, api_name="swap_identity", **q.raw).then(None, f_info, js=to_address_bar)
+    on_first_open(tab, partial(gallery.swap, api=False), f_inputs, f_outputs, **q.raw).then(
+        None, f_info, js=to_address_bar
+    )
+
+    def serve(model, seed, identity, count):  # a link carries no upload: the seed's generated face
+        return gallery.swap(model, None, seed, identity, count, api=False)
+
+    fields = dict(zip(LINK_FIELDS["swap"], [f_model, f_seed, f_identity, f_count], strict=True))
+    return Linkable("swap", fields, f_outputs, serve)
 
 
 def pix2pix_tab(gallery: Gallery, q: Queues, tab: gr.Tab) -> None:

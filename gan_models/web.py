@@ -208,12 +208,13 @@ class RequestGuard:
             await self._answer(send, 413, too_large)
 
 
-def on_first_open(tab: gr.Tab, show_defaults, inputs: list, outputs: list, **queue) -> None:
+def on_first_open(tab: gr.Tab, show_defaults, inputs: list, outputs: list, **queue):
     """Fill ``outputs`` with ``show_defaults(*inputs)`` when a visitor opens ``tab`` and its first
     output is still empty, so no tab opens on blank plots; its buttons stay the way to change them.
     (The output itself is the "already shown" flag: a State would hold a heartbeat connection open
     for every page.) A default that cannot be served (no such model loaded, the server busy) leaves
-    the outputs empty without an error message: the visitor has not asked for anything yet."""
+    the outputs empty without an error message: the visitor has not asked for anything yet.
+    Returns the event, to chain ``.then`` on."""
 
     def fill(shown, *values):
         if shown is not None:
@@ -223,7 +224,7 @@ def on_first_open(tab: gr.Tab, show_defaults, inputs: list, outputs: list, **que
         except gr.Error:
             return [gr.skip()] * len(outputs)
 
-    tab.select(fill, [outputs[0], *inputs], outputs, api_visibility="private", **queue)
+    return tab.select(fill, [outputs[0], *inputs], outputs, api_visibility="private", **queue)
 
 
 @dataclass(frozen=True)
@@ -238,44 +239,62 @@ class Linkable:
     serve: Callable
 
 
-# After a click, the address bar holds the link to what is shown (copy it to share the result), or
-# the bare page when the result has none (faces uploaded for an interpolation).
-LINK_TO_ADDRESS_BAR = "(recipe) => { history.replaceState(null, '', (recipe && recipe.link) || location.pathname); }"
+def address_bar(tab: str) -> str:
+    """JavaScript that puts in the address bar the link to what ``tab`` shows (a recipe's ``link``:
+    copy the address to share the result), or else the link that opens the tab itself."""
+    return f"(recipe) => {{ history.replaceState(null, '', (recipe && recipe.link) || {json.dumps('?tab=' + tab)}); }}"
+
+
+# The page's first tab is selected once as the page is drawn, before the page load reads a shared
+# link from the address: that select must leave the address alone, or the link would be lost.
+_HOME_ADDRESS = """() => {
+    if (window.galleryHomeDrawn) history.replaceState(null, '', location.pathname);
+    window.galleryHomeDrawn = true;
+}"""
+
+
+def show_tab_in_address_bar(tab: gr.Tab, tab_id: str, first: bool = False) -> None:
+    """On opening ``tab``, the address bar names it (the bare page for the ``first`` tab), for tabs
+    whose results have no link of their own."""
+    js = _HOME_ADDRESS if first else f"() => {{ history.replaceState(null, '', {json.dumps('?tab=' + tab_id)}); }}"
+    tab.select(None, None, None, js=js, api_visibility="private", queue=False)
 
 
 def open_shared_links(demo: gr.Blocks, tabs: gr.Tabs, gallery: Gallery, targets: list[Linkable]) -> None:
-    """On page load, an address naming a tab opens it with its settings and result; settings it
-    leaves out keep their defaults. A bad link opens the page as usual, with a warning that says why."""
-    outputs = [tabs] + [c for t in targets for c in [*t.fields.values(), *t.outputs]]
+    """On page load, an address naming a tab opens it; on one of ``targets``, with its settings and
+    their result (settings it leaves out keep their defaults). A bad link opens the page as usual,
+    with a warning that says why."""
+    from .service import ALL_CLASSES, AUTO_IDENTITY, linked  # here: the service imports this module
 
-    def field_value(name: str, recipe: dict):
-        if name == "class":
-            choices, default, visible = gallery.class_choices(recipe["model"])
-            return gr.Dropdown(choices=choices, value=recipe.get("class") or default, visible=visible)
+    outputs = [tabs] + [c for t in targets for c in [*t.fields.values(), *t.outputs]]
+    menus = {"class": ALL_CLASSES, "identity": AUTO_IDENTITY}  # a menu's choice when a link leaves it out
+
+    def field_value(name: str, settings: dict, recipe: dict):
+        if name in menus:  # the link's own choice (served already, so a known one), else the menu's default
+            choices, _, visible = gallery.class_choices(recipe["model"], menus[name])
+            return gr.Dropdown(choices=choices, value=settings.get(name) or menus[name], visible=visible)
         value = recipe.get(name)
         return 0 if name == "truncation" and value is None else value
 
     def open_link(request: gr.Request):
         try:
-            linked = gallery.linked(request.query_params)
-            if linked is None:
+            found = linked(request.query_params)
+            if found is None:
                 return [gr.skip()] * len(outputs)
-            tab, settings = linked
-            target = next(t for t in targets if t.tab == tab)
-            shown = target.serve(*(settings.get(name, c.value) for name, c in target.fields.items()))
+            tab, settings = found
+            target = next((t for t in targets if t.tab == tab), None)
+            if target is not None:
+                shown = target.serve(*(settings.get(name, c.value) for name, c in target.fields.items()))
         except (InputError, gr.Error) as e:  # a toast renders HTML: gr.Error's message is escaped already
             reason = e.message if isinstance(e, gr.Error) else html.escape(str(e), quote=False)
             gr.Warning(f"This link cannot be opened: {reason}")
             return [gr.skip()] * len(outputs)
-        updates = [gr.Tabs(selected=tab)]
+        updates = [gr.Tabs(selected=tab)]  # selecting it fills a tab without settings with its defaults
         for t in targets:
             if t is target:
-                updates += [field_value(name, shown[-1]) for name in t.fields] + list(shown)
+                updates += [field_value(name, settings, shown[-1]) for name in t.fields] + list(shown)
             else:
                 updates += [gr.skip()] * (len(t.fields) + len(t.outputs))
         return updates
 
-    # Queued (its warning needs the queue) in a pool of its own without a limit: a page load without
-    # a link never waits behind model work, and a link's model work still takes one of the gallery's
-    # own slots (errors.plain_errors). Unqueued, the warning would never reach the page.
     demo.load(open_link, None, outputs, api_visibility="private", concurrency_id="links", concurrency_limit=None)

@@ -208,17 +208,24 @@ def test_same_seed_same_images_as_the_library(client, library):
 
 def test_a_link_names_a_tab_and_settings_that_tab_takes():
     from gan_models.inputs import InputError
-    from gan_models.service import Gallery
+    from gan_models.service import link, linked
 
-    assert Gallery.linked({}) is None and Gallery.linked({"seed": "3"}) is None  # no tab: the page as usual
-    assert Gallery.linked({"tab": "sample", "seed": "3"}) == ("sample", {"seed": "3"})
-    assert Gallery.linked({"tab": "sample", "seed": "3", "__theme": "dark"}) == ("sample", {"seed": "3"})  # Gradio's
+    assert linked({}) is None and linked({"seed": "3"}) is None  # no tab: the page as usual
+    assert linked({"tab": "sample", "seed": "3"}) == ("sample", {"seed": "3"})
+    assert linked({"tab": "sample", "seed": "3", "__theme": "dark"}) == ("sample", {"seed": "3"})  # Gradio's
+    assert linked({"tab": "modes"}) == ("modes", {})  # every tab opens from a link
     recipe = {"model": "m", "seed_a": 1, "seed_b": 2, "steps": 8, "method": "slerp", "class": None, "python": ""}
-    assert Gallery.link("interpolate", recipe) == "?tab=interpolate&model=m&seed_a=1&seed_b=2&steps=8&method=slerp"
-    with pytest.raises(InputError, match="no tab 'swap' opens from a link"):
-        Gallery.linked({"tab": "swap"})
+    assert link("interpolate", recipe) == "?tab=interpolate&model=m&seed_a=1&seed_b=2&steps=8&method=slerp"
+    assert (
+        link("swap", {"model": "m", "seed": 4, "identity": "(predicted)", "count": 2})
+        == "?tab=swap&model=m&seed=4&count=2"
+    )
+    with pytest.raises(InputError, match="no tab 'faces' opens from a link"):
+        linked({"tab": "faces"})
     with pytest.raises(InputError, match="not python, seed_a"):  # another tab's or no tab's settings
-        Gallery.linked({"tab": "sample", "seed_a": "1", "python": "x"})
+        linked({"tab": "sample", "seed_a": "1", "python": "x"})
+    with pytest.raises(InputError, match="the pix2pix tab takes no settings, not seed"):
+        linked({"tab": "pix2pix", "seed": "1"})
 
 
 def test_sample_truncation_and_the_largest_api_seed(client):
@@ -283,6 +290,7 @@ def test_swap_identity_of_an_uploaded_face(client, face_png, library):
     assert len(varied) == 5
     assert info["input"] == "upload" and info["source"] == "predicted by tiny-faces-classifier"
     assert 0 <= info["probability"] <= 1
+    assert "link" not in info and "face = " not in info["python"]  # an address cannot carry an upload
     # the prediction is the classifier's own
     from gan_models.images import fit, open_image
 
@@ -299,6 +307,21 @@ def test_swap_identity_of_a_generated_sample_with_a_chosen_identity(client):
     assert info["source"] == "chosen" and info["identity"] == "Bo" and info["identity_index"] == 1
     assert info["input"] == "generated sample (seed 4)"
     assert len(swaps) == 3 and all(v["caption"].startswith("Bo") for v in varied)
+    assert "face = gan_models.sample(model, 1, 4, label=1)[0]" in info["python"]
+    assert info["link"] == "?tab=swap&model=tiny-cvaegan&seed=4&identity=Bo&count=2"
+
+
+def test_a_generated_face_without_a_chosen_identity_is_of_identity_seed_mod_their_number(client):
+    def face(seed, identity):
+        return pixels(client.predict("tiny-cvaegan", seed, identity, api_name="/generate_face"))
+
+    names = ["Ada", "Bo", "Cy"]
+    for seed in (4, 5):
+        assert np.array_equal(face(seed, "(predicted)"), face(seed, names[seed % 3]))
+    assert not np.array_equal(face(4, "(predicted)"), face(5, "(predicted)"))
+    *_, info = client.predict("tiny-cvaegan", None, 5, "(predicted)", 2, api_name="/swap_identity")
+    assert info["link"] == "?tab=swap&model=tiny-cvaegan&seed=5&count=2"  # the prediction is not a setting
+    assert "face = gan_models.sample(model, 1, 5, label=2)[0]" in info["python"]
 
 
 # --------------------------------------------------------------------------- pix2pix
@@ -572,8 +595,12 @@ def test_every_model_endpoint_shares_the_gpu_concurrency_group(use_gallery):
     assert fns["replay"].concurrency_id == "replay"  # plots of recorded runs only
     assert demo._queue.max_size == 64
     # what a tab shows when it is first opened is model work too, in the same slots
-    opened = [fn for fn in demo.fns.values() if any(event == "select" for _, event in fn.targets)]
+    selected = [fn for fn in demo.fns.values() if any(event == "select" for _, event in fn.targets)]
+    opened = [fn for fn in selected if fn.fn is not None]
     assert len(opened) == 8  # sample, interpolate, swap, pix2pix; replay, histogram, rank map, spectrum
+    # the tabs whose results have no link put the tab's own in the address bar, in the browser alone
+    named = [fn for fn in selected if fn.fn is None]
+    assert len(named) == 3 and all(("?tab=" in fn.js or "pathname" in fn.js) and fn.queue is False for fn in named)
     assert sum(fn.concurrency_id == "gpu" and fn.concurrency_limit == 3 for fn in opened) == 7  # not the histogram
     # a page load looks for a shared link without waiting behind model work (the gallery's slots bound it)
     (load,) = [fn for fn in demo.fns.values() if any(event == "load" for _, event in fn.targets)]

@@ -141,7 +141,7 @@ def use_every_tab(page, url: str) -> None:
     _image_replaced(page, "#interp-gif", opened[1])
     _shot(page, "3-interpolate")
 
-    # 4. Face swap: opens on seed 0's face under every identity; then another generated sample
+    # 4. Face swap: opens on seed 1's face under every identity; then another generated sample
     _tab(page, "Face swap")
     _image_loaded(page, "#swap-recon")
     _image_loaded(page, "#swap-gallery")
@@ -223,7 +223,7 @@ def test_a_phone_sized_page_stacks_cards_and_halves_thumbnail_columns(browser, s
     page.close()
 
 
-def test_a_shared_link_opens_its_result_and_a_click_puts_the_new_one_in_the_address(browser, server):
+def test_a_shared_link_opens_its_result_and_the_address_follows_clicks_and_tabs(browser, server):
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     page.goto(server.url + "/?tab=sample&model=tiny-digits&seed=7&count=4&class=3", wait_until="networkidle")
     _image_loaded(page, "#sample-grid")
@@ -234,9 +234,26 @@ def test_a_shared_link_opens_its_result_and_a_click_puts_the_new_one_in_the_addr
     page.get_by_role("button", name="Sample", exact=True).click()
     page.wait_for_function("() => location.search.includes('seed=9')", timeout=TIMEOUT_MS)
     assert "count=4" in page.url and "class=3" in page.url and "model=tiny-digits" in page.url
+    _tab(page, "Mode collapse")  # the address follows the tab: its own link, or the tab's result's
+    page.wait_for_function("() => location.search === '?tab=modes'", timeout=TIMEOUT_MS)
+    _tab(page, "Gallery")
+    page.wait_for_function("() => location.search === ''", timeout=TIMEOUT_MS)
+    _tab(page, "Sample")
+    page.wait_for_function("() => location.search.includes('seed=9')", timeout=TIMEOUT_MS)
     _field(page, "Model").click()  # the visitor's choice of a model without classes hides the class menu
     page.get_by_role("option", name="tiny-colour").click()
     _field(page, "Class").wait_for(state="hidden", timeout=TIMEOUT_MS)
+
+    page.goto(server.url + "/?tab=swap&model=tiny-cvaegan&seed=4&identity=Bo&count=2", wait_until="networkidle")
+    _image_loaded(page, "#vary-gallery")
+    assert page.get_by_role("tab", name="Face swap").get_attribute("aria-selected") == "true"
+    assert _field(page, "Seed").input_value() == "4" and _field(page, "The face's own identity").input_value() == "Bo"
+    assert page.locator("#vary-gallery img").count() == 2  # the link's result, not the tab's defaults (8)
+    assert "identity=Bo" in page.url and "seed=4" in page.url
+
+    page.goto(server.url + "/?tab=pix2pix", wait_until="networkidle")  # a tab without settings: its defaults
+    _image_loaded(page, "#p2p-out")
+    assert page.get_by_role("tab", name="Edges → photo").get_attribute("aria-selected") == "true"
 
     page.goto(server.url + "/?tab=sample&seed=-1", wait_until="networkidle")  # refused: said, not raised
     warning = page.locator(".toast-body.warning")

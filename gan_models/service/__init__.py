@@ -8,12 +8,23 @@ what the page shows (grids, GIFs, ``plots`` as images, JSON recipes). Each metho
 and the server keeps serving.
 
 ``base.GalleryBase`` holds what every tab shares; each tab's requests extend it in their own
-module (``cards``, ``sample``, ``faces``, ``pix2pix``, ``collapse``), and ``gallery.Gallery`` joins them.
+module (``cards``, ``sample``, ``faces``, ``pix2pix``, ``collapse``), and ``gallery.Gallery`` joins them;
+``links`` reads and writes the addresses that open a tab on a result.
 """
 
 from .base import ALL_CLASSES, AUTO_IDENTITY, NO_COMPARISON, NO_MODELS
 from .gallery import Gallery
+from .links import LINK_FIELDS, link, linked
 from .pix2pix import INPUT_KINDS
-from .sample import LINK_FIELDS
 
-__all__ = ["ALL_CLASSES", "AUTO_IDENTITY", "INPUT_KINDS", "LINK_FIELDS", "NO_COMPARISON", "NO_MODELS", "Gallery"]
+__all__ = [
+    "ALL_CLASSES",
+    "AUTO_IDENTITY",
+    "INPUT_KINDS",
+    "LINK_FIELDS",
+    "NO_COMPARISON",
+    "NO_MODELS",
+    "Gallery",
+    "link",
+    "linked",
+]

@@ -11,6 +11,7 @@ from ..images import hcat, native, show
 from ..inputs import REFERENCE_SEED, check_count, check_seed
 from ..store import LoadedModel
 from .base import GalleryBase, no_progress
+from .links import link
 
 
 class FaceSwapRequests(GalleryBase):
@@ -20,25 +21,31 @@ class FaceSwapRequests(GalleryBase):
         """One generated face per identity (seed REFERENCE_SEED) to name each identity by."""
         return self._cached(("refs", model.id), lambda: ops.sample(model, model.entry.num_classes, REFERENCE_SEED))
 
-    def _generated(self, model: LoadedModel, seed, identity, api: bool) -> np.ndarray:
-        label = self.class_index(model, identity)
-        return ops.sample(model, 1, check_seed(seed, api), label=label if label is not None else 0)[0]
+    def _generated(self, model: LoadedModel, seed, identity, api: bool) -> tuple[np.ndarray, int]:
+        """(the seed's face of the chosen identity, that identity); without a choice the identity is
+        the seed mod their number, so that stepping through seeds steps through the people."""
+        seed, label = check_seed(seed, api), self.class_index(model, identity)
+        label = label if label is not None else seed % model.entry.num_classes
+        return ops.sample(model, 1, seed, label=label)[0], label
 
     @plain_errors("generating a face")
     def generated_face(self, model_id, seed, identity=None, api: bool = True) -> np.ndarray:
         """A face sampled by the model, to swap when there is no upload."""
         model = self.model(model_id, "cvae-gan", encoder=True)
-        return native(self._generated(model, seed, identity, api))
+        return native(self._generated(model, seed, identity, api)[0])
 
     @plain_errors("the identity swap")
     def swap(self, model_id, face, seed, identity, count, api: bool = True, progress=no_progress):
         """-> (input | reconstruction, [(reference | swapped, name)], [(image, caption)], info)."""
         model = self.model(model_id, "cvae-gan", encoder=True)
         seed, count = check_seed(seed, api), check_count(count)
-        if face:
-            img, source = self.face(face, model), "upload"
+        uploaded = bool(face)
+        if uploaded:
+            img, source, make_face = self.face(face, model), "upload", ""
         else:
-            img, source = self._generated(model, seed, identity, api), f"generated sample (seed {seed})"
+            img, drawn = self._generated(model, seed, identity, api)
+            source = f"generated sample (seed {seed})"
+            make_face = f"face = gan_models.sample(model, 1, {seed}, label={drawn})[0]\n"
         progress(0.1, desc="encoding the face")
         label, who = self.identity(model, img, identity)
         names = model.entry.class_names
@@ -55,10 +62,13 @@ class FaceSwapRequests(GalleryBase):
             "identity_index": label,
             **self._recipe(
                 model,
-                f"grid = gan_models.swap_identity(model, face, {label})\n"
+                f"{make_face}grid = gan_models.swap_identity(model, face, {label})\n"
                 f"many_z = gan_models.vary_latent(model, {label}, {count}, {seed})",
                 seed=seed,
                 count=count,
             ),
         }
+        if not uploaded:  # an address cannot carry an upload
+            chosen = info["identity"] if who["source"] == "chosen" else None
+            info["link"] = link("swap", {**info, "identity": chosen})
         return show(hcat(img, swapped[label])), pairs, vary_items, info

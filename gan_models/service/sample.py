@@ -3,8 +3,6 @@ model of a data set, and animated paths between latents (or between two encoded 
 
 from __future__ import annotations
 
-from urllib.parse import urlencode
-
 import torch
 
 from .. import ops
@@ -12,40 +10,11 @@ from ..errors import plain_errors
 from ..images import grid, native, show, to_gif
 from ..inputs import InputError, check_count, check_seed, check_steps, check_truncation
 from .base import ALL_CLASSES, GalleryBase, no_progress
-
-# Query parameters Gradio itself reads (and any ``__name``, such as ``__theme``): not a link's settings.
-GRADIO_QUERY = ("view", "deep_link")
-# The settings a shared address can carry per tab: the keys of that tab's recipe.
-LINK_FIELDS = {
-    "sample": ("model", "seed", "count", "class", "truncation"),
-    "interpolate": ("model", "seed_a", "seed_b", "steps", "method", "class"),
-}
+from .links import link
 
 
 class SampleRequests(GalleryBase):
     """Sampling and interpolation."""
-
-    @staticmethod
-    def link(tab: str, recipe: dict) -> str:
-        """The address query that opens ``tab`` on this recipe's result (``?tab=sample&seed=7...``);
-        settings at their "off" value (no class, no truncation) are left out."""
-        values = {k: recipe[k] for k in LINK_FIELDS[tab] if recipe.get(k) not in (None, ALL_CLASSES)}
-        return "?" + urlencode({"tab": tab, **values})
-
-    @staticmethod
-    def linked(query) -> tuple[str, dict] | None:
-        """An address query -> (tab, its settings as written), or None when it names no tab. An
-        unknown tab or setting is refused here; the values are checked when the tab serves them."""
-        settings = {k: v for k, v in dict(query).items() if not (k.startswith("__") or k in GRADIO_QUERY)}
-        tab = settings.pop("tab", None)
-        if tab is None:
-            return None
-        if tab not in LINK_FIELDS:
-            raise InputError(f"no tab {tab!r} opens from a link; one of: {', '.join(LINK_FIELDS)}")
-        unknown = sorted(set(settings) - set(LINK_FIELDS[tab]))
-        if unknown:
-            raise InputError(f"the {tab} tab takes {', '.join(LINK_FIELDS[tab])}, not {', '.join(unknown)}")
-        return tab, settings
 
     @plain_errors("sampling")
     def sample(self, model_id, seed, count, class_name=None, truncation=None, api: bool = True, progress=no_progress):
@@ -70,7 +39,7 @@ class SampleRequests(GalleryBase):
             **{"class": names[label] if label is not None else (ALL_CLASSES if names else None)},
             truncation=trunc,
         )
-        recipe["link"] = self.link("sample", recipe)
+        recipe["link"] = link("sample", recipe)
         return show(grid(images, nrow=8)), items, recipe
 
     @plain_errors("the comparison")
@@ -137,7 +106,7 @@ class SampleRequests(GalleryBase):
                 method=method,
                 **{"class": model.entry.class_names[used] if used is not None else None},
             )
-            recipe["link"] = self.link("interpolate", recipe)
+            recipe["link"] = link("interpolate", recipe)
         progress(0.8, desc="writing the GIF")
         scale = max(1, 128 // model.entry.resolution)
         gif = self._write(to_gif(frames, fps=8, scale=scale), ".gif")
