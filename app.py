@@ -232,7 +232,7 @@ def interpolate_tab(gallery: Gallery, q: Queues, tab: gr.Tab) -> Linkable:
                     i_face_b = gr.Image(type="filepath", label="Face B", sources=["upload", "clipboard"])
             i_go = gr.Button("Interpolate", variant="primary")
         with gr.Column(scale=2):
-            i_strip = shown_image("Strip", "interp-strip")
+            i_strip = shown_image("Strip (with every class: a row per class)", "interp-strip")
             i_gif = gr.Image(elem_id="interp-gif", label="Animated GIF (download)", type="filepath", interactive=False)
             i_recipe = gr.JSON(label="Reproduction recipe")
     follow_classes(gallery, i_model, i_class)

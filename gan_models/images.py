@@ -46,13 +46,22 @@ def grid(images: np.ndarray, nrow: int = 8, padding: int = 2) -> np.ndarray:
     return np.ascontiguousarray(out[..., : images.shape[3]])  # make_grid repeats one channel three times
 
 
+_PALETTE_PIXELS = 2**18  # pixels sampled from all frames to make a colour GIF's one palette
+
+
 def to_pil(image: np.ndarray) -> Image.Image:
     return Image.fromarray(image[..., 0] if image.ndim == 3 and image.shape[2] == 1 else image)
 
 
 def to_gif(frames: np.ndarray, fps: float = 12.0, scale: int = 1) -> bytes:
-    """uint8 frames (N, H, W, C) -> an endlessly looping animated GIF, played forth and back."""
+    """uint8 frames (N, H, W, C) -> an endlessly looping animated GIF, played forth and back.
+    Colour frames share one palette, made once from all of them (subsampled): Pillow would otherwise
+    quantise every frame on its own, which is slower and lets colours flicker between frames."""
     pils = [to_pil(f) for f in frames]
+    if frames.shape[-1] == 3:
+        stride = max(1, int(np.sqrt(frames[..., 0].size / _PALETTE_PIXELS)))
+        palette = to_pil(np.concatenate(list(frames[:, ::stride, ::stride]))).quantize(256)
+        pils = [p.quantize(palette=palette, dither=Image.Dither.NONE) for p in pils]
     if scale > 1:
         pils = [p.resize((p.width * scale, p.height * scale), Image.NEAREST) for p in pils]
     loop = pils + pils[-2:0:-1]

@@ -256,13 +256,30 @@ def test_same_seed_through_every_model_of_the_data_set(client):
 # --------------------------------------------------------------------------- interpolate
 
 
-def test_interpolate_seeds_gives_a_strip_and_a_gif(client):
-    strip, gif, recipe = client.predict("tiny-digits", 1, 2, 6, "lerp", None, None, None, api_name="/interpolate")
-    assert pixels(strip).shape[1] > pixels(strip).shape[0]  # one row of frames
+def test_interpolate_seeds_gives_a_strip_and_a_gif(client, library):
+    from gan_models.images import show
+
+    strip, gif, recipe = client.predict("tiny-digits", 1, 2, 6, "lerp", "3", None, None, api_name="/interpolate")
     with Image.open(gif) as im:
         assert im.format == "GIF" and im.n_frames == 2 * 6 - 2  # played forth and back
-    assert recipe["steps"] == 6 and recipe["method"] == "lerp" and recipe["class"] == "0"
-    assert recipe["link"] == "?tab=interpolate&model=tiny-digits&seed_a=1&seed_b=2&steps=6&method=lerp&class=0"
+    assert recipe["steps"] == 6 and recipe["method"] == "lerp" and recipe["class"] == "3"
+    assert recipe["link"] == "?tab=interpolate&model=tiny-digits&seed_a=1&seed_b=2&steps=6&method=lerp&class=3"
+    model = library.load_model("tiny-digits", "cpu")
+    path = library.interpolate(model, 1, 2, 6, "lerp", label=3)
+    assert np.array_equal(pixels(strip), show(library.grid(path, nrow=6)))  # one row of six frames
+
+
+def test_interpolating_every_class_draws_the_same_path_in_each(client, library):
+    from gan_models.images import show
+
+    strip, gif, recipe = client.predict("tiny-digits", 1, 2, 6, "lerp", None, None, None, api_name="/interpolate")
+    model = library.load_model("tiny-digits", "cpu")
+    paths = np.concatenate([library.interpolate(model, 1, 2, 6, "lerp", label=k) for k in range(10)])
+    assert np.array_equal(pixels(strip), show(library.grid(paths, nrow=6)))  # a row per class
+    with Image.open(gif) as im:  # each frame: one step of every class, in a grid of 5 x 2, doubled
+        assert im.n_frames == 2 * 6 - 2 and im.size == (2 * (5 * 30 + 2), 2 * (2 * 30 + 2))
+    assert recipe["class"] == "(every class)" and "label=k) for k in range(10)]" in recipe["python"]
+    assert recipe["link"] == "?tab=interpolate&model=tiny-digits&seed_a=1&seed_b=2&steps=6&method=lerp"
 
 
 def test_interpolate_two_uploaded_faces_through_the_encoder(client, face_png, tmp_path):

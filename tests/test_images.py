@@ -130,6 +130,18 @@ def test_to_gif_is_an_animated_looping_gif(channels):
     assert np.abs(np.array(seen) - np.array(expected)).max() <= 3
 
 
+def test_a_colour_gif_keeps_the_colours_of_every_frame_in_one_palette():
+    rng = np.random.default_rng(0)
+    colours = rng.integers(0, 256, (40, 3), dtype=np.uint8)  # a colour each frame, none repeated
+    frames = np.stack([np.broadcast_to(c, (48, 48, 3)) for c in colours]).copy()
+    frames[:, :8, :8] = 255 - frames[:, :8, :8]  # and a corner of its complement
+    gif = Image.open(io.BytesIO(to_gif(frames)))
+    for i in range(len(colours)):
+        gif.seek(i)
+        got = np.asarray(gif.convert("RGB")).astype(int)
+        assert np.abs(got - frames[i]).max() <= 24, i  # the nearest of 256 colours drawn from all frames
+
+
 def test_to_gif_of_one_frame():
     data = to_gif(np.zeros((1, 8, 8, 3), np.uint8))
     assert Image.open(io.BytesIO(data)).format == "GIF"

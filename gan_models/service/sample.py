@@ -3,6 +3,9 @@ model of a data set, and animated paths between latents (or between two encoded 
 
 from __future__ import annotations
 
+import math
+
+import numpy as np
 import torch
 
 from .. import ops
@@ -92,25 +95,46 @@ class SampleRequests(GalleryBase):
             frames, recipe = self._interpolate_faces(model, face_a, face_b, steps, method, class_name, progress)
         else:
             seed_a, seed_b = check_seed(seed_a, api, "seed A"), check_seed(seed_b, api, "seed B")
-            label = self.class_index(model, class_name)
-            progress(0.2, desc=f"decoding {steps} frames")
-            frames = ops.interpolate(model, seed_a, seed_b, steps, method, label=label)
-            used = label if label is not None else (0 if model.entry.class_names else None)
-            recipe = self._recipe(
-                model,
-                f"frames = gan_models.interpolate(model, {seed_a}, {seed_b}, steps={steps}, "
-                f"method={method!r}, label={used})",
-                seed_a=seed_a,
-                seed_b=seed_b,
-                steps=steps,
-                method=method,
-                **{"class": model.entry.class_names[used] if used is not None else None},
-            )
-            recipe["link"] = link("interpolate", recipe)
+            frames, recipe = self._interpolate_seeds(model, seed_a, seed_b, steps, method, class_name, progress)
         progress(0.8, desc="writing the GIF")
-        scale = max(1, 128 // model.entry.resolution)
+        if frames.ndim == 5:  # one path per class: the strip has a row per class, the GIF a grid per step
+            rows = max(1, round(math.sqrt(len(frames) / 2.5)))
+            strip = grid(frames.reshape(-1, *frames.shape[2:]), nrow=steps)
+            frames = np.stack(
+                [grid(step, nrow=math.ceil(len(step) / rows)) for step in frames.transpose(1, 0, 2, 3, 4)]
+            )
+            scale = max(1, 64 // model.entry.resolution)
+        else:
+            strip, scale = grid(frames, nrow=min(steps, 16)), max(1, 128 // model.entry.resolution)
         gif = self._write(to_gif(frames, fps=8, scale=scale), ".gif")
-        return show(grid(frames, nrow=min(steps, 16))), gif, recipe
+        return show(strip), gif, recipe
+
+    def _interpolate_seeds(self, model, seed_a, seed_b, steps, method, class_name, progress):
+        """Frames (steps, H, W, C), or for every class of a class-conditional model the same path in
+        each class (K, steps, H, W, C), and the recipe."""
+        label, names = self.class_index(model, class_name), model.entry.class_names
+        every = label is None and bool(names)
+        progress(0.2, desc=f"decoding {steps} frames" + (f" in each of {len(names)} classes" if every else ""))
+        path = f"gan_models.interpolate(model, {seed_a}, {seed_b}, steps={steps}, method={method!r}, label="
+        if every:
+            frames = np.stack(
+                [ops.interpolate(model, seed_a, seed_b, steps, method, label=k) for k in range(len(names))]
+            )
+            call = f"frames = [{path}k) for k in range({len(names)})]  # the same path in every class"
+        else:
+            frames = ops.interpolate(model, seed_a, seed_b, steps, method, label=label)
+            call = f"frames = {path}{label})"
+        recipe = self._recipe(
+            model,
+            call,
+            seed_a=seed_a,
+            seed_b=seed_b,
+            steps=steps,
+            method=method,
+            **{"class": names[label] if label is not None else (ALL_CLASSES if names else None)},
+        )
+        recipe["link"] = link("interpolate", recipe)
+        return frames, recipe
 
     def _interpolate_faces(self, model, face_a, face_b, steps, method, class_name, progress):
         model = self.model(model.id, "cvae-gan", encoder=True)
