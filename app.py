@@ -155,6 +155,9 @@ def gallery_tab(gallery: Gallery) -> None:
     """Model cards under their section headings, each with its sample grid."""
     if not gallery.store.entries:
         gr.Markdown(f"### {NO_MODELS}")
+    else:
+        with gr.Accordion(f"All {len(gallery.store.entries)} models at a glance: what each one measured", open=False):
+            gr.Markdown(gallery.overview_markdown(), elem_id="overview")
     for title, note, entries in gallery.sections():
         gr.Markdown(f"## {title}\n{note}", elem_classes="gallery-section")
         for entry in entries:

@@ -746,10 +746,15 @@ def test_menus_open_on_the_gallerys_own_models_and_cards_name_the_ablated_model(
     ]
     assert "**An ablation** of `tiny-pix2pix`" in gallery.card_markdown(gallery.store.entries["tiny-l1"])
     assert "ablation" not in gallery.card_markdown(gallery.store.entries["tiny-pix2pix"])
+    # the overview at the top of the tab: one row per model, in the same groups and order as the cards
+    rows = gallery.overview_markdown().splitlines()[2:]
+    assert [r.split(" | ")[0].split("`")[1] for r in rows] == [i for _, ids in sections for i in ids]
+    assert [r.split(" | ")[1] for r in rows].count("Below their quality bar") == 1
 
 
-def test_card_folds_its_metrics_table_under_a_summary(tiny_gallery, monkeypatch):
-    """Every measured value and its real-data reference is on the card, folded so the Gallery tab stays short."""
+def test_card_shows_its_headline_numbers_and_folds_its_metrics_table(tiny_gallery, monkeypatch):
+    """A line of the measured numbers, and every value with its real-data reference folded beneath,
+    so the Gallery tab stays short."""
     import dataclasses
 
     from gan_models.service import Gallery
@@ -761,10 +766,14 @@ def test_card_folds_its_metrics_table_under_a_summary(tiny_gallery, monkeypatch)
     gallery.load()
     entry = gallery.store.entries["tiny-digits"]
     assert "not measured yet" in gallery.card_markdown(entry) and "<details>" not in gallery.card_markdown(entry)
-    metrics = {"values": {"inception_score": 7.5, "kid": 0.01}, "reference": {"inception_score": 9.6}, "samples": 100}
+    values = {"modes": 990, "total_modes": 1000, "kl": 0.0812}
+    metrics = {"values": values, "reference": {"kl": 0.0249}, "samples": 100, "details": {"evaluation": "stacked"}}
     card = gallery.card_markdown(dataclasses.replace(entry, metrics=metrics))
-    folded = card[card.index("<details><summary><b>Metrics</b> (100 samples)</summary>") : card.index("</details>")]
-    assert "| inception_score | 7.5 | 9.6 |" in folded and "| kid | 0.01 |  |" in folded
+    assert "**Measured:** modes 990/1000 · KL 0.081 (real 0.025) (100 samples)" in card
+    folded = card[
+        card.index("<details><summary><b>Every metric</b> (100 samples)</summary>") : card.index("</details>")
+    ]
+    assert "| kl | 0.0812 | 0.0249 |" in folded and "| modes | 990 |  |" in folded
 
 
 def test_mode_histograms_list_the_collapsed_model_first(monkeypatch):

@@ -18,10 +18,11 @@ from PIL import Image
 
 from gan_models.manifest import parse_entry, raw_manifest, read_manifest, write_manifest
 from gan_models.networks import ARCHITECTURES, Classifier, DCGANGenerator, MLPGenerator, UNetGenerator
+from gan_models.summary import summarise
 from tests.gallery_fixture import DIGITS, _entry, build_tiny_gallery, write_trajectory
 from training import evaluate as E
 from training.data import DATASETS
-from training.gallery_table import TABLE_END, TABLE_START, TableError, gallery_table, summarise
+from training.gallery_table import TABLE_END, TABLE_START, TableError, gallery_table
 from training.publish import publish_networks, upsert_entry
 
 FASHION = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]

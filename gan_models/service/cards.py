@@ -7,6 +7,7 @@ import html
 import json
 
 from ..manifest import ModelEntry
+from ..summary import summarise
 from .base import NO_MODELS, GalleryBase
 
 # The Gallery tab's groups of cards, in page order: (heading, one line on what the group is)
@@ -97,6 +98,15 @@ class CardRequests(GalleryBase):
             lines.append(f"{len(self.store.models)} model(s) loaded on {self.store.device}.")
         return "\n".join(lines)
 
+    def overview_markdown(self) -> str:
+        """Every model in one table, group by group as the cards follow: its measured numbers at a glance."""
+        rows = ["| Model | Group | Data | Measured |", "|---|---|---|---|"]
+        for title, _, entries in self.sections():
+            for e in entries:
+                cells = [f"{e.title} (`{e.id}`)", title, e.dataset.get("name", ""), summarise(e.metrics)]
+                rows.append("| " + " | ".join(html.escape(c).replace("|", "\\|") for c in cells) + " |")
+        return "\n".join(rows)
+
     def card_markdown(self, entry: ModelEntry) -> str:
         d = self.describe(entry)
         esc = html.escape
@@ -131,8 +141,9 @@ class CardRequests(GalleryBase):
             rows = ["| metric | value | real data |", "|---|---|---|"]
             for k, v in metrics["values"].items():
                 rows.append(f"| {esc(str(k))} | {_fmt(v)} | {_fmt(ref[k]) if k in ref else ''} |")
+            out.append(f"**Measured:** {esc(summarise(metrics))}")
             # folded: a dozen rows per card made the Gallery tab about 18,000 px long
-            summary = f"<b>Metrics</b> ({', '.join(meta) or 'no sample count recorded'})"
+            summary = f"<b>Every metric</b> ({', '.join(meta) or 'no sample count recorded'})"
             out.append(f"<details><summary>{summary}</summary>\n\n" + "\n".join(rows) + "\n\n</details>")
         else:
             out.append(f"**Metrics:** not measured yet (measure with `python -m training.evaluate {d['id']}`).")
